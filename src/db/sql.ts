@@ -1,0 +1,95 @@
+import type { Knex } from 'knex';
+import { ConflictError } from '../errors.js';
+import { dialectOf } from './connect.js';
+
+/**
+ * The short list of helpers that let one set of queries run on SQLite and PostgreSQL.
+ * A branch on dialect outside this file (and db/leases.ts) is a smell.
+ *
+ * Time convention: every timestamp is written as an ISO 8601 UTC string with milliseconds
+ * (`2026-11-26T10:55:32.123Z`); SQLite stores that text (so lexical order is time order),
+ * PostgreSQL stores timestamptz. `toIso` turns whatever the driver returns back into that form.
+ */
+
+export function isSqlite(knex: Knex): boolean {
+  return dialectOf(knex) === 'sqlite';
+}
+
+/** The database's own "now", in the same ISO form the application writes. */
+export function dbNow(knex: Knex): Knex.Raw {
+  return isSqlite(knex) ? knex.raw(`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`) : knex.raw('now()');
+}
+
+/** The database's "now + seconds" (negative for the past). */
+export function dbNowPlus(knex: Knex, seconds: number): Knex.Raw {
+  const s = Math.trunc(seconds);
+  return isSqlite(knex)
+    ? knex.raw(`strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)`, [`${s >= 0 ? '+' : ''}${s} seconds`])
+    : knex.raw(`now() + (? * interval '1 second')`, [s]);
+}
+
+export function toIso(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'number') return new Date(value).toISOString();
+  const s = String(value);
+  // SQLite's CURRENT_TIMESTAMP form, should one slip in: '2026-11-26 10:55:32'.
+  if (/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(s)) return new Date(s.replace(' ', 'T') + 'Z').toISOString();
+  const d = new Date(s);
+  return Number.isNaN(d.getTime()) ? s : d.toISOString();
+}
+
+export function toBool(value: unknown): boolean {
+  return value === true || value === 1 || value === '1' || value === 't' || value === 'true';
+}
+
+export function toCount(value: unknown): number {
+  return Number(value ?? 0);
+}
+
+export function toNumberOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+/** JSON columns are `text` on both dialects; parse and stringify at the repository boundary. */
+export const json = {
+  read<T>(value: unknown, fallback: T): T {
+    if (value === null || value === undefined || value === '') return fallback;
+    if (typeof value !== 'string') return value as T;
+    try {
+      return JSON.parse(value) as T;
+    } catch {
+      return fallback;
+    }
+  },
+  write(value: unknown): string | null {
+    return value === undefined || value === null ? null : JSON.stringify(value);
+  },
+};
+
+/** True for a unique-constraint violation from either driver. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** True for a foreign-key violation from either driver. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/** Runs `fn`, turning a unique violation into a ConflictError with `message`. */
+export async function conflictOnDuplicate<T>(fn: () => Promise<T>, message: string, details?: Record<string, unknown>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ConflictError(message, { details: { reason: 'already_exists', ...details }, cause: err });
+    throw err;
+  }
+}
+
+/** ISO string for "now" from a Clock-like source. */
+export function isoNow(clock: { now(): Date }): string {
+  return clock.now().toISOString();
+}
