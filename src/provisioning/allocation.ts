@@ -1,0 +1,81 @@
+import type { Knex } from 'knex';
+import { writeAudit, type Actor } from '../db/repositories/audit.js';
+
+/** Health values that keep a machine out of allocation (ARCHITECTURE: broken machines are not sold). */
+export const UNALLOCATABLE_HEALTH = ['degraded', 'failed'] as const;
+
+export interface AllocationRequest {
+  orderId: string;
+  hardwareProfile: string;
+  /** Data residency: only sites in this country qualify. */
+  country: string;
+  /** When set, only this site qualifies (it must also be in `country`). */
+  siteCode?: string | null;
+}
+
+const ALLOCATOR: Actor = { name: 'system:allocator' };
+
+/** Machines that could serve the request right now, in a stable order. */
+function candidates(db: Knex | Knex.Transaction, req: AllocationRequest, limit: number) {
+  const q = db('machines')
+    .join('sites', 'sites.id', 'machines.site_id')
+    .where('machines.provision_state', 'available')
+    .andWhere('machines.maintenance', false)
+    .whereNotIn('machines.health', UNALLOCATABLE_HEALTH)
+    .andWhere('machines.hardware_profile', req.hardwareProfile)
+    .andWhere('sites.country', req.country)
+    .whereNull('machines.order_id')
+    .orderBy('machines.id')
+    .limit(limit)
+    .pluck('machines.id');
+  if (req.siteCode) q.andWhere('sites.code', req.siteCode);
+  return q;
+}
+
+/**
+ * Takes one matching machine for the order, atomically: the machine moves available → allocated by a
+ * conditional UPDATE, so two allocators (threads or processes, SQLite or PostgreSQL) can never take the
+ * same machine, and the order moves received → allocated in the same transaction, so an order never
+ * takes two machines. Returns the machine id, or null when nothing matches (the order waits).
+ */
+export async function allocateMachine(knex: Knex, req: AllocationRequest, now: string): Promise<string | null> {
+  for (let round = 0; round < 5; round++) {
+    const ids = (await candidates(knex, req, 16)) as string[];
+    if (ids.length === 0) return null;
+    // Start at a random candidate so concurrent allocators mostly try different machines.
+    const start = Math.floor(Math.random() * ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const machineId = ids[(start + i) % ids.length]!;
+      const outcome = await knex.transaction(async (trx) => {
+        const taken = await trx('machines')
+          .where({ id: machineId, provision_state: 'available', maintenance: false })
+          .whereNotIn('health', UNALLOCATABLE_HEALTH)
+          .whereNull('order_id')
+          .update({ provision_state: 'allocated', order_id: req.orderId, updated_at: now });
+        if (taken !== 1) return 'machine_taken' as const;
+        const claimed = await trx('orders')
+          .where({ id: req.orderId, status: 'received' })
+          .whereNull('machine_id')
+          .update({ status: 'allocated', machine_id: machineId, allocated_at: now, updated_at: now });
+        if (claimed !== 1) throw new OrderNoLongerWaiting();
+        await writeAudit(trx, ALLOCATOR, {
+          action: 'machine.allocate',
+          targetType: 'machine',
+          targetId: machineId,
+          before: { provision_state: 'available' },
+          after: { provision_state: 'allocated', order_id: req.orderId },
+        }, now);
+        return 'allocated' as const;
+      }).catch((err) => {
+        if (err instanceof OrderNoLongerWaiting) return 'order_gone' as const;
+        throw err;
+      });
+      if (outcome === 'allocated') return machineId;
+      if (outcome === 'order_gone') return null;
+    }
+  }
+  return null;
+}
+
+/** Rolls back an allocation transaction when another allocator already served (or cancelled) the order. */
+class OrderNoLongerWaiting extends Error {}

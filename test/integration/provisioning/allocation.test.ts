@@ -1,0 +1,78 @@
+import { testDatabases, useTestDatabase } from '../../support/databases.js';
+import { allocateMachine } from '../../../src/provisioning/allocation.js';
+import type { Knex } from 'knex';
+
+const now = () => new Date().toISOString();
+
+async function seed(knex: Knex): Promise<void> {
+  const ts = now();
+  await knex('sites').insert([
+    { id: 'ma', code: 'MA-NOU1', name: 'Nouacer', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', created_at: ts, updated_at: ts },
+    { id: 'ma2', code: 'MA-CAS1', name: 'Casablanca', country: 'MA', city: 'Casablanca', timezone: 'Africa/Casablanca', created_at: ts, updated_at: ts },
+    { id: 'ca', code: 'CA-MTL1', name: 'Montreal', country: 'CA', city: 'Montreal', timezone: 'America/Toronto', created_at: ts, updated_at: ts },
+  ]);
+  const machines = [];
+  for (let i = 0; i < 10; i++) machines.push({ id: `ma-${i}`, serial: `MA${i}`, hardware_profile: 'std', site_id: i < 6 ? 'ma' : 'ma2', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
+  for (let i = 0; i < 5; i++) machines.push({ id: `ca-${i}`, serial: `CA${i}`, hardware_profile: 'std', site_id: 'ca', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
+  machines.push({ id: 'ma-broken', serial: 'MAB', hardware_profile: 'std', site_id: 'ma', provision_state: 'available', health: 'failed', maintenance: false, created_at: ts, updated_at: ts });
+  machines.push({ id: 'ma-maint', serial: 'MAM', hardware_profile: 'std', site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: true, created_at: ts, updated_at: ts });
+  machines.push({ id: 'ma-other', serial: 'MAO', hardware_profile: 'big', site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
+  await knex('machines').insert(machines);
+}
+
+async function insertOrders(knex: Knex, prefix: string, n: number, country: string): Promise<string[]> {
+  const ts = now();
+  const rows = Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}-${i}`, idempotency_key: `${prefix}-${i}`, request_hash: 'h', external_id: `${prefix}-${i}`, customer_id: 'c1',
+    contact_email: 'ops@example.com', hardware_profile: 'std', country, os_image: 'debian-12', hostname: `h${i}`, support_tier: 'managed',
+    paid_at: ts, deadline_at: ts, created_by: 'test', created_at: ts, updated_at: ts,
+  }));
+  await knex.batchInsert('orders', rows, 50);
+  return rows.map((r) => r.id);
+}
+
+describe.each(testDatabases())('allocation on %s', (dialect) => {
+  const t = useTestDatabase(dialect);
+  beforeAll(async () => seed(t.knex));
+
+  it('with 50 concurrent orders for 10 matching machines, allocates exactly 10 and leaves 40 waiting', async () => {
+    const orders = await insertOrders(t.knex, 'ma', 50, 'MA');
+    const results = await Promise.all(orders.map((id) => allocateMachine(t.knex, { orderId: id, hardwareProfile: 'std', country: 'MA' }, now())));
+    const taken = results.filter((r): r is string => r !== null);
+    expect(taken).toHaveLength(10);
+    expect(new Set(taken).size).toBe(10);
+    expect(taken.every((m) => m.startsWith('ma-') && !['ma-broken', 'ma-maint'].includes(m))).toBe(true);
+
+    const waiting = await t.knex('orders').where({ status: 'received' }).whereIn('id', orders).count({ n: '*' });
+    expect(Number(waiting[0]!.n)).toBe(40);
+    const machines = await t.knex('machines').whereIn('id', taken);
+    for (const m of machines) {
+      expect(m.provision_state).toBe('allocated');
+      const order = await t.knex('orders').where({ id: m.order_id }).first();
+      expect(order.machine_id).toBe(m.id);
+    }
+  });
+
+  it('never gives a Moroccan order a Canadian machine, even when Morocco is full', async () => {
+    const [extra] = await insertOrders(t.knex, 'ma-late', 1, 'MA');
+    expect(await allocateMachine(t.knex, { orderId: extra!, hardwareProfile: 'std', country: 'MA' }, now())).toBeNull();
+    const ca = await t.knex('machines').where('id', 'like', 'ca-%').pluck('provision_state');
+    expect(ca.every((s: string) => s === 'available')).toBe(true);
+  });
+
+  it('serves a Canadian order in Canada and respects a chosen site', async () => {
+    const [order] = await insertOrders(t.knex, 'ca', 1, 'CA');
+    const machine = await allocateMachine(t.knex, { orderId: order!, hardwareProfile: 'std', country: 'CA', siteCode: 'CA-MTL1' }, now());
+    expect(machine).toMatch(/^ca-/);
+    const [wrongSite] = await insertOrders(t.knex, 'ca-wrong', 1, 'CA');
+    expect(await allocateMachine(t.knex, { orderId: wrongSite!, hardwareProfile: 'std', country: 'CA', siteCode: 'MA-NOU1' }, now())).toBeNull();
+  });
+
+  it('does not allocate a second machine to an order that already has one', async () => {
+    const [order] = await insertOrders(t.knex, 'ca-twice', 1, 'CA');
+    const first = await allocateMachine(t.knex, { orderId: order!, hardwareProfile: 'std', country: 'CA' }, now());
+    expect(first).not.toBeNull();
+    expect(await allocateMachine(t.knex, { orderId: order!, hardwareProfile: 'std', country: 'CA' }, now())).toBeNull();
+    expect(await t.knex('machines').where({ order_id: order }).count({ n: '*' }).then((r) => Number(r[0]!.n))).toBe(1);
+  });
+});
