@@ -26,6 +26,9 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['machine_id']);
     t.index(['order_id']);
   });
+  // One live workflow per machine, enforced by the database so two processes can never both start one.
+  // Partial unique indexes have the same syntax on SQLite and PostgreSQL.
+  await knex.raw(`create unique index workflows_one_live_per_machine on workflows (machine_id) where status in ('pending', 'running')`);
   await knex.schema.createTable('workflow_steps', (t) => {
     t.bigIncrements('id').primary();
     t.string('workflow_id', 36).notNullable().references('id').inTable('workflows').onDelete('CASCADE');

@@ -5,7 +5,7 @@ import type { Clock } from '../../clock.js';
 import { systemClock } from '../../clock.js';
 import { ConflictError } from '../../errors.js';
 import { releaseLease, renewLease, tryClaimLease } from '../../db/leases.js';
-import { json, toIso } from '../../db/sql.js';
+import { conflictOnDuplicate, json, toIso } from '../../db/sql.js';
 
 export type WorkflowData = Record<string, unknown>;
 
@@ -119,7 +119,7 @@ export async function createWorkflow(
   const live = await db('workflows').where({ machine_id: spec.machineId }).whereIn('status', ['pending', 'running']).first('id', 'kind');
   if (live) throw new ConflictError(`machine ${spec.machineId} already has a ${live.kind} workflow in progress (${live.id})`, { details: { workflow_id: live.id } });
   const id = randomUUID();
-  await db('workflows').insert({
+  await conflictOnDuplicate(() => db('workflows').insert({
     id,
     kind: spec.kind,
     machine_id: spec.machineId,
@@ -131,7 +131,7 @@ export async function createWorkflow(
     next_run_at: now,
     created_at: now,
     updated_at: now,
-  });
+  }), `machine ${spec.machineId} already has a workflow in progress`);
   return id;
 }
 

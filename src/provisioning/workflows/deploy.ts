@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Clock } from '../../clock.js';
+import { systemClock } from '../../clock.js';
+import { writeAudit } from '../../db/repositories/audit.js';
+import { json, toIso } from '../../db/sql.js';
+import type { SecretBox } from '../../secrets/secret-box.js';
+import type { Notifier } from '../../notifications/outbox.js';
+import { sha512crypt } from '../../boot/crypt.js';
+import { deliveryStatus } from '../../orders/delivery-clock.js';
+import type { BootIntents, MachineBmcs } from '../ports.js';
+import { StepFailedError, type StepDefinition, type StepContext, type WorkflowDefinition, type WorkflowRecord } from './engine.js';
+
+export interface DeployTimeouts {
+  /** From power-on until the machine network-boots; one power-cycle retry, then failure. */
+  pxeMs: number;
+  /** From PXE until the installer reports `installed`. */
+  installMs: number;
+  /** From the reboot into the installed system until its first-boot callback. */
+  firstBootMs: number;
+  /** How often waiting steps look again. */
+  pollMs: number;
+}
+
+export const DEFAULT_DEPLOY_TIMEOUTS: DeployTimeouts = { pxeMs: 10 * 60_000, installMs: 90 * 60_000, firstBootMs: 20 * 60_000, pollMs: 2_000 };
+
+export interface DeployDeps {
+  knex: Knex;
+  bmcs: MachineBmcs;
+  boot: BootIntents;
+  secrets: SecretBox;
+  notifier?: Notifier | null;
+  clock?: Clock;
+  timeouts?: Partial<DeployTimeouts>;
+  bootMode?: 'uefi' | 'legacy';
+}
+
+/** Why a delivery failed, for the delivery report's miss causes. */
+export type FailureCause = 'hardware_failure' | 'install_failure' | 'bmc_unreachable';
+
+class CausedFailure extends StepFailedError {}
+
+const SYSTEM = { name: 'system:deployer' };
+
+/** Root passwords: 20 characters from an unambiguous alphabet (≈115 bits). */
+export function generatePassword(length = 20): string {
+  const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+  const bytes = randomBytes(length * 2);
+  let out = '';
+  for (let i = 0; i < bytes.length && out.length < length; i++) {
+    const v = bytes[i]!;
+    if (v < 256 - (256 % alphabet.length)) out += alphabet[v % alphabet.length];
+  }
+  return out;
+}
+
+function bmcFailure(err: unknown): never {
+  const e = err as { code?: string; message?: string };
+  if (e?.code === 'bmc_unreachable' || e?.code === 'bmc_auth_failed') throw new CausedFailure(`BMC: ${e.message}`, 'bmc_unreachable');
+  throw err;
+}
+
+export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
+  const { knex, bmcs, boot, secrets } = deps;
+  const clock = deps.clock ?? systemClock;
+  const timeouts = { ...DEFAULT_DEPLOY_TIMEOUTS, ...deps.timeouts };
+  const bmcStep = (name: string, action: (ctx: StepContext) => Promise<Record<string, unknown> | void>): StepDefinition => ({
+    name,
+    maxAttempts: 4,
+    runTimeoutMs: 120_000,
+    async run(ctx) {
+      try {
+        const data = await action(ctx);
+        return { outcome: 'done', ...(data ? { data } : {}) };
+      } catch (err) {
+        // Unreachable BMCs are retried by the engine (maxAttempts) before the cause is recorded.
+        if (ctx.attempt >= 4) bmcFailure(err);
+        throw err;
+      }
+    },
+  });
+
+  const order = async (wf: WorkflowRecord) => {
+    const row = await knex('orders').where({ id: wf.orderId }).first();
+    if (!row) throw new StepFailedError(`order ${wf.orderId} no longer exists`);
+    return row as Record<string, unknown>;
+  };
+
+  const steps: StepDefinition[] = [
+    {
+      name: 'start',
+      maxAttempts: 3,
+      runTimeoutMs: 10_000,
+      async run({ workflow: wf }) {
+        const now = clock.now().toISOString();
+        await knex.transaction(async (trx) => {
+          const moved = await trx('machines').where({ id: wf.machineId, order_id: wf.orderId }).whereIn('provision_state', ['allocated', 'deploying']).update({ provision_state: 'deploying', updated_at: now });
+          if (moved !== 1) throw new StepFailedError(`machine ${wf.machineId} is no longer allocated to order ${wf.orderId}`);
+          await trx('orders').where({ id: wf.orderId }).whereIn('status', ['allocated', 'provisioning']).update({ status: 'provisioning', updated_at: now });
+          await writeAudit(trx, SYSTEM, { action: 'machine.deploy', targetType: 'machine', targetId: wf.machineId, after: { provision_state: 'deploying', order_id: wf.orderId, workflow_id: wf.id } }, now);
+        });
+        return { outcome: 'done' };
+      },
+    },
+    {
+      name: 'prepare_boot',
+      maxAttempts: 3,
+      runTimeoutMs: 30_000,
+      async run({ workflow: wf }) {
+        if (wf.data.deploymentId) return { outcome: 'done', detail: 'already prepared' };
+        const o = await order(wf);
+        let rootPasswordHash: string | null = null;
+        if (o.root_password_requested === true || o.root_password_requested === 1) {
+          // The password is generated once and kept only sealed on the order until delivery.
+          let sealed = o.credentials_enc as string | null;
+          if (!sealed) {
+            sealed = secrets.seal(JSON.stringify({ username: 'root', password: generatePassword() }));
+            await knex('orders').where({ id: wf.orderId }).whereNull('credentials_enc').update({ credentials_enc: sealed });
+            sealed = String((await knex('orders').where({ id: wf.orderId }).first('credentials_enc')).credentials_enc);
+          }
+          rootPasswordHash = sha512crypt((JSON.parse(secrets.open(sealed)) as { password: string }).password);
+        }
+        const { deploymentId } = await boot.prepare(wf.machineId, {
+          kind: 'install',
+          osImage: String(o.os_image),
+          hostname: String(o.hostname),
+          sshKeys: json.read<string[]>(o.ssh_keys, []),
+          rootPasswordHash,
+        });
+        return { outcome: 'done', data: { deploymentId } };
+      },
+    },
+    bmcStep('power_off', async ({ workflow: wf }) => { await (await bmcs.driverFor(wf.machineId)).setPower('off'); }),
+    bmcStep('boot_pxe', async ({ workflow: wf }) => {
+      await (await bmcs.driverFor(wf.machineId)).setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' });
+    }),
+    bmcStep('power_on', async ({ workflow: wf }) => {
+      await (await bmcs.driverFor(wf.machineId)).setPower('on');
+      return { poweredOnAt: clock.now().toISOString() };
+    }),
+    {
+      name: 'wait_pxe',
+      maxAttempts: 3,
+      runTimeoutMs: 120_000,
+      async run({ workflow: wf, now, stepStartedAt }) {
+        const since = String(wf.data.poweredOnAt ?? stepStartedAt.toISOString());
+        if (await boot.pxeSeenSince(wf.machineId, since)) return { outcome: 'done' };
+        if (now.getTime() - Date.parse(since) < timeouts.pxeMs) return { outcome: 'wait', retryInMs: timeouts.pollMs, detail: 'waiting for the machine to network-boot' };
+        if (!wf.data.pxeRetried) {
+          await (await bmcs.driverFor(wf.machineId)).setPower('cycle').catch(bmcFailure);
+          return { outcome: 'restart', retryInMs: timeouts.pollMs, data: { pxeRetried: true, poweredOnAt: clock.now().toISOString() }, detail: 'no network boot; power-cycled once' };
+        }
+        throw new CausedFailure(`machine did not network-boot within ${Math.round(timeouts.pxeMs / 1000)} s, also after a power cycle`, 'hardware_failure');
+      },
+    },
+    {
+      name: 'wait_install',
+      maxAttempts: 3,
+      runTimeoutMs: 30_000,
+      async run({ workflow: wf, now, stepStartedAt }) {
+        const callbacks = await boot.callbacks(String(wf.data.deploymentId));
+        const failed = callbacks.find((c) => c.event === 'failed');
+        if (failed) throw new CausedFailure(`installer reported failure: ${JSON.stringify(failed.detail ?? null).slice(0, 300)}`, 'install_failure');
+        if (callbacks.some((c) => c.event === 'installed')) return { outcome: 'done' };
+        if (now.getTime() - stepStartedAt.getTime() > timeouts.installMs) {
+          const started = callbacks.some((c) => c.event === 'started');
+          throw new CausedFailure(`installer ${started ? 'started but did not finish' : 'never started'} within ${Math.round(timeouts.installMs / 60_000)} min`, 'install_failure');
+        }
+        return { outcome: 'wait', retryInMs: timeouts.pollMs, detail: 'waiting for the installer' };
+      },
+    },
+    bmcStep('boot_disk', async ({ workflow: wf }) => {
+      await (await bmcs.driverFor(wf.machineId)).setBootDevice({ device: 'disk', persistent: true, mode: deps.bootMode ?? 'uefi' });
+    }),
+    bmcStep('reboot', async ({ workflow: wf }) => {
+      await (await bmcs.driverFor(wf.machineId)).setPower('cycle');
+    }),
+    {
+      name: 'wait_first_boot',
+      maxAttempts: 3,
+      runTimeoutMs: 30_000,
+      async run({ workflow: wf, now, stepStartedAt }) {
+        const callbacks = await boot.callbacks(String(wf.data.deploymentId));
+        if (callbacks.some((c) => c.event === 'first_boot')) return { outcome: 'done' };
+        if (now.getTime() - stepStartedAt.getTime() > timeouts.firstBootMs) throw new CausedFailure(`installed system did not report its first boot within ${Math.round(timeouts.firstBootMs / 60_000)} min`, 'install_failure');
+        return { outcome: 'wait', retryInMs: timeouts.pollMs, detail: 'waiting for the first boot' };
+      },
+    },
+    {
+      name: 'deliver',
+      maxAttempts: 5,
+      runTimeoutMs: 30_000,
+      async run({ workflow: wf }) {
+        const now = clock.now().toISOString();
+        await knex.transaction(async (trx) => {
+          const o = await trx('orders').where({ id: wf.orderId }).first();
+          if (!o) throw new StepFailedError(`order ${wf.orderId} no longer exists`);
+          if (o.status === 'delivered') return;
+          const clockStatus = deliveryStatus({ paidAt: toIso(o.paid_at)!, deadlineAt: toIso(o.deadline_at)!, deliveredAt: now }, new Date(now));
+          await trx('orders').where({ id: wf.orderId }).update({ status: 'delivered', delivered_at: now, clock_status: clockStatus, updated_at: now });
+          await trx('machines').where({ id: wf.machineId }).update({ provision_state: 'active', last_error: null, updated_at: now });
+          const nics = await trx('nics').where({ machine_id: wf.machineId }).whereNotNull('ipv4_address').pluck('ipv4_address');
+          const credentials = o.credentials_enc ? (JSON.parse(secrets.open(String(o.credentials_enc))) as Record<string, unknown>) : { username: 'root' };
+          await deps.notifier?.enqueue(trx, {
+            event: 'order.delivered',
+            subjectType: 'order',
+            subjectId: String(o.id),
+            data: {
+              order_id: o.id, external_id: o.external_id, customer_id: o.customer_id, hostname: o.hostname, ipv4_addresses: nics,
+              credentials: { ...credentials, ssh_keys_installed: json.read<string[]>(o.ssh_keys, []).length },
+              delivered_at: now, deadline_at: toIso(o.deadline_at), clock_status: clockStatus,
+            },
+          });
+          if (o.clock_status !== clockStatus) {
+            await deps.notifier?.enqueue(trx, { event: 'order.clock_changed', subjectType: 'order', subjectId: String(o.id), data: { order_id: o.id, external_id: o.external_id, from: o.clock_status, to: clockStatus } });
+          }
+          await writeAudit(trx, SYSTEM, { action: 'order.deliver', targetType: 'order', targetId: String(o.id), before: { status: o.status }, after: { status: 'delivered', machine_id: wf.machineId, clock_status: clockStatus } }, now);
+        });
+        await boot.finish(String(wf.data.deploymentId), 'done');
+        return { outcome: 'done' };
+      },
+    },
+  ];
+
+  return {
+    kind: 'deploy',
+    steps,
+    async onFailed(trx, wf, error, step) {
+      const now = clock.now().toISOString();
+      const cause: FailureCause = error instanceof CausedFailure ? (error.cause_code as FailureCause) : 'hardware_failure';
+      const reason = `deploy failed at ${step}: ${error.message}`;
+      await trx('machines').where({ id: wf.machineId }).update({ provision_state: 'failed', last_error: reason, order_id: null, updated_at: now });
+      await writeAudit(trx, SYSTEM, { action: 'machine.fail', targetType: 'machine', targetId: wf.machineId, after: { provision_state: 'failed' }, reason }, now);
+      if (!wf.orderId) return;
+      const o = await trx('orders').where({ id: wf.orderId }).first();
+      if (!o || !['allocated', 'provisioning'].includes(String(o.status))) return;
+      // Another machine gets the order while the deadline allows; the cause is kept for the report.
+      const stillTime = Date.parse(String(toIso(o.deadline_at))) > Date.parse(now);
+      await trx('orders').where({ id: wf.orderId }).update({ status: stillTime ? 'received' : 'failed', machine_id: null, miss_cause: cause, updated_at: now });
+      await writeAudit(trx, SYSTEM, { action: stillTime ? 'order.reallocate' : 'order.fail', targetType: 'order', targetId: wf.orderId, before: { status: o.status, machine_id: wf.machineId }, after: { status: stillTime ? 'received' : 'failed' }, reason }, now);
+      if (!stillTime) await deps.notifier?.enqueue(trx, { event: 'order.failed', subjectType: 'order', subjectId: wf.orderId, data: { order_id: wf.orderId, external_id: o.external_id, cause, reason } });
+      if (wf.data.deploymentId) await boot.finish(String(wf.data.deploymentId), 'failed', reason, trx);
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import { testDatabases, useTestDatabase } from '../../support/databases.js';
+import { OrderService } from '../../../src/orders/orders.js';
+import { Notifier } from '../../../src/notifications/outbox.js';
+import { SecretBox } from '../../../src/secrets/secret-box.js';
+import { ManualClock } from '../../../src/clock.js';
+import { WorkflowRunner, workflowHistory } from '../../../src/provisioning/workflows/engine.js';
+import { deployWorkflow } from '../../../src/provisioning/workflows/deploy.js';
+import { Provisioner } from '../../../src/provisioning/provisioner.js';
+import type { BootIntents, DeploymentCallback, DeploymentSpec } from '../../../src/provisioning/ports.js';
+import type { BmcDriver, PowerAction, BootDeviceRequest } from '../../../src/bmc/driver.js';
+import { verifySha512crypt } from '../../../src/boot/crypt.js';
+
+/** Records what the workflow asked of each BMC. */
+class RecordingBmcs {
+  readonly calls: string[] = [];
+  power = new Map<string, 'on' | 'off'>();
+  driverFor = async (machineId: string): Promise<BmcDriver> => {
+    const self = this;
+    return {
+      protocol: 'fake',
+      async verify() {},
+      async powerState() { return self.power.get(machineId) ?? 'off'; },
+      async setPower(action: PowerAction) { self.calls.push(`${machineId}:power:${action}`); self.power.set(machineId, action === 'off' || action === 'soft-off' ? 'off' : 'on'); },
+      async setBootDevice(req: BootDeviceRequest) { self.calls.push(`${machineId}:boot:${req.device}:${req.persistent ? 'persistent' : 'once'}`); },
+      async getBootDevice() { return { device: 'none', persistent: false, mode: 'unknown' }; },
+      async inspect() { throw new Error('not used'); },
+      async health() { return { components: [] }; },
+      async close() {},
+    };
+  };
+}
+
+/** Boot intents with installer behaviour the test scripts: machines "boot" when powered on. */
+class ScriptedBoot implements BootIntents {
+  deployments = new Map<string, { machineId: string; spec: DeploymentSpec; callbacks: DeploymentCallback[]; outcome?: string }>();
+  pxe = new Map<string, string>();
+  failInstallOn = new Set<string>();
+  constructor(private readonly clock: ManualClock) {}
+  async prepare(machineId: string, spec: DeploymentSpec) {
+    const id = `dep-${this.deployments.size + 1}`;
+    this.deployments.set(id, { machineId, spec, callbacks: [] });
+    return { deploymentId: id };
+  }
+  async callbacks(id: string) { return this.deployments.get(id)!.callbacks; }
+  async pxeSeenSince(machineId: string, since: string) { const at = this.pxe.get(machineId); return !!at && at >= since; }
+  async finish(id: string, outcome: string) { this.deployments.get(id)!.outcome = outcome; }
+  /** What a machine does once powered on with PXE set: network boot, install, reboot, first boot. */
+  playInstaller(machineId: string) {
+    const now = this.clock.now().toISOString();
+    this.pxe.set(machineId, now);
+    for (const d of this.deployments.values()) {
+      if (d.machineId !== machineId || d.outcome) continue;
+      if (this.failInstallOn.has(machineId)) d.callbacks.push({ event: 'failed', at: now, detail: { reason: 'disk not found' } });
+      else d.callbacks.push({ event: 'started', at: now, detail: null }, { event: 'installed', at: now, detail: null }, { event: 'first_boot', at: now, detail: null });
+    }
+  }
+}
+
+async function seed(knex: Knex): Promise<void> {
+  const ts = new Date().toISOString();
+  await knex('sites').insert({ id: 'ma', code: 'MA-NOU1', name: 'Nouacer', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', delivery_window_hours: 24, created_at: ts, updated_at: ts });
+  await knex('machines').insert(['m-a', 'm-b'].map((id) => ({ id, serial: id, hardware_profile: 'std', site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts })));
+  await knex('nics').insert({ id: 'n-a', machine_id: 'm-a', mac: '52:54:00:00:00:0a', name: 'eno1', pxe: true, ipv4_address: '10.10.0.10', ipv4_prefix: 24, created_at: ts, updated_at: ts });
+}
+
+describe.each(testDatabases())('deploy workflow on %s', (dialect) => {
+  const t = useTestDatabase(dialect);
+
+  it('delivers an order: power, PXE, install, disk boot, first boot, signed credentials, clock met; re-allocates after an install failure', async () => {
+    await seed(t.knex);
+    const clock = new ManualClock(new Date());
+    const secrets = new SecretBox(randomBytes(32));
+    const notifier = new Notifier({ webhook: { url: 'http://127.0.0.1:9/', secret: 's' } }, secrets, clock);
+    const orders = new OrderService({ knex: t.knex, clock, notifier });
+    const bmcs = new RecordingBmcs();
+    const boot = new ScriptedBoot(clock);
+    const runner = new WorkflowRunner({ knex: t.knex, owner: 'worker-1', clock, retryDelayMs: () => 0, definitions: [deployWorkflow({ knex: t.knex, bmcs, boot, secrets, notifier, clock, timeouts: { pollMs: 0 } })] });
+    const provisioner = new Provisioner({ knex: t.knex, orders, runner, clock });
+
+    const { order } = await orders.createOrder({
+      external_id: 'E-1', customer_id: 'c', contact_email: 'c@example.com', hardware_profile: 'std', country: 'MA', os_image: 'debian-12',
+      hostname: 'srv1.example.com', root_password: true, support_tier: 'managed', paid_at: clock.now().toISOString(),
+    }, 'k1', { name: 'pipeline' });
+    const first = order.machine_id!;
+    boot.failInstallOn.add(first);
+
+    // Drive the lifecycle: whenever a machine is powered on after PXE was set, it plays the installer.
+    for (let i = 0; i < 60; i++) {
+      await provisioner.tick();
+      for (const [m, state] of bmcs.power) if (state === 'on') boot.playInstaller(m);
+      clock.advance(1000);
+      if ((await orders.getOrder(order.id)).status === 'delivered') break;
+    }
+
+    const delivered = await orders.getOrder(order.id);
+    expect(delivered.status).toBe('delivered');
+    expect(delivered.delivery_clock.status).toBe('met');
+    const second = delivered.machine_id!;
+    expect(second).not.toBe(first);
+    expect((await t.knex('machines').where({ id: first }).first())).toMatchObject({ provision_state: 'failed' });
+    expect(String((await t.knex('machines').where({ id: first }).first()).last_error)).toMatch(/wait_install: installer reported failure/);
+    expect((await t.knex('machines').where({ id: second }).first()).provision_state).toBe('active');
+
+    // The BMC saw the steps in order on the machine that was delivered.
+    expect(bmcs.calls.filter((c) => c.startsWith(second))).toEqual([
+      `${second}:power:off`, `${second}:boot:pxe:once`, `${second}:power:on`, `${second}:boot:disk:persistent`, `${second}:power:cycle`,
+    ]);
+    // The installer got a hash of the generated password; the webhook carries the password itself.
+    const dep = [...boot.deployments.values()].find((d) => d.machineId === second)!;
+    const notification = await t.knex('notifications').where({ event: 'order.delivered', subject_id: order.id }).first();
+    const payload = JSON.parse(secrets.open(String(notification.payload)));
+    expect(payload.data.credentials.username).toBe('root');
+    expect(verifySha512crypt(payload.data.credentials.password, dep.spec.rootPasswordHash!)).toBe(true);
+    expect(dep.outcome).toBe('done');
+    expect(await t.knex('audit_log').where({ action: 'order.reallocate', target_id: order.id }).first()).toBeTruthy();
+
+    const wfs = await t.knex('workflows').where({ order_id: order.id }).orderBy('created_at');
+    expect(wfs.map((w: { status: string }) => w.status)).toEqual(['failed', 'succeeded']);
+    const steps = (await workflowHistory(t.knex, wfs[1].id)).filter((h) => h.outcome === 'done').map((h) => h.step);
+    expect(steps).toEqual(['start', 'prepare_boot', 'power_off', 'boot_pxe', 'power_on', 'wait_pxe', 'wait_install', 'boot_disk', 'reboot', 'wait_first_boot', 'deliver']);
+  });
+
+  it('power-cycles once when the machine does not network-boot, then fails it with a hardware cause', async () => {
+    const clock = new ManualClock(new Date());
+    const secrets = new SecretBox(randomBytes(32));
+    const ts = clock.now().toISOString();
+    await t.knex('machines').insert({ id: 'm-dead', serial: 'm-dead', hardware_profile: 'dead', site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
+    const orders = new OrderService({ knex: t.knex, clock });
+    const bmcs = new RecordingBmcs();
+    const boot = new ScriptedBoot(clock);
+    const runner = new WorkflowRunner({ knex: t.knex, owner: 'w', clock, retryDelayMs: () => 0, definitions: [deployWorkflow({ knex: t.knex, bmcs, boot, secrets, clock, timeouts: { pollMs: 0, pxeMs: 60_000 } })] });
+    const provisioner = new Provisioner({ knex: t.knex, orders, runner, clock });
+    const { order } = await orders.createOrder({
+      external_id: 'E-2', customer_id: 'c', contact_email: 'c@example.com', hardware_profile: 'dead', country: 'MA', os_image: 'debian-12',
+      hostname: 'srv2.example.com', root_password: true, support_tier: 'managed', paid_at: ts,
+    }, 'k2', { name: 'pipeline' });
+    for (let i = 0; i < 40; i++) { await provisioner.tick(); clock.advance(10_000); }
+    expect(bmcs.calls.filter((c) => c === 'm-dead:power:cycle')).toHaveLength(1);
+    expect((await t.knex('machines').where({ id: 'm-dead' }).first()).provision_state).toBe('failed');
+    const o = await orders.getOrder(order.id);
+    expect(o.status).toBe('received');
+    expect(o.miss_cause).toBe('hardware_failure');
+  });
+});
