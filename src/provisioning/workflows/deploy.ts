@@ -195,14 +195,16 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
         await knex.transaction(async (trx) => {
           const o = await trx('orders').where({ id: wf.orderId }).first();
           if (!o) throw new StepFailedError(`order ${wf.orderId} no longer exists`);
-          if (o.status === 'delivered') return;
-          const clockStatus = deliveryStatus({ paidAt: toIso(o.paid_at)!, deadlineAt: toIso(o.deadline_at)!, deliveredAt: now }, new Date(now));
-          await trx('orders').where({ id: wf.orderId }).update({ status: 'delivered', delivered_at: now, clock_status: clockStatus, updated_at: now });
           await trx('machines').where({ id: wf.machineId }).update({ provision_state: 'active', last_error: null, updated_at: now });
+          // A reinstall delivers new access to an order whose clock was already decided.
+          const reinstall = o.status === 'delivered';
+          const deliveredAt = reinstall ? toIso(o.delivered_at)! : now;
+          const clockStatus = deliveryStatus({ paidAt: toIso(o.paid_at)!, deadlineAt: toIso(o.deadline_at)!, deliveredAt }, new Date(now));
+          if (!reinstall) await trx('orders').where({ id: wf.orderId }).update({ status: 'delivered', delivered_at: now, clock_status: clockStatus, updated_at: now });
           const nics = await trx('nics').where({ machine_id: wf.machineId }).whereNotNull('ipv4_address').pluck('ipv4_address');
           const credentials = o.credentials_enc ? (JSON.parse(secrets.open(String(o.credentials_enc))) as Record<string, unknown>) : { username: 'root' };
           await deps.notifier?.enqueue(trx, {
-            event: 'order.delivered',
+            event: reinstall ? 'order.reinstalled' : 'order.delivered',
             subjectType: 'order',
             subjectId: String(o.id),
             data: {
@@ -211,10 +213,10 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
               delivered_at: now, deadline_at: toIso(o.deadline_at), clock_status: clockStatus,
             },
           });
-          if (o.clock_status !== clockStatus) {
+          if (!reinstall && o.clock_status !== clockStatus) {
             await deps.notifier?.enqueue(trx, { event: 'order.clock_changed', subjectType: 'order', subjectId: String(o.id), data: { order_id: o.id, external_id: o.external_id, from: o.clock_status, to: clockStatus } });
           }
-          await writeAudit(trx, SYSTEM, { action: 'order.deliver', targetType: 'order', targetId: String(o.id), before: { status: o.status }, after: { status: 'delivered', machine_id: wf.machineId, clock_status: clockStatus } }, now);
+          await writeAudit(trx, SYSTEM, { action: reinstall ? 'order.reinstalled' : 'order.deliver', targetType: 'order', targetId: String(o.id), before: { status: o.status }, after: { status: 'delivered', machine_id: wf.machineId, clock_status: clockStatus } }, now);
         });
         await boot.finish(String(wf.data.deploymentId), 'done');
         return { outcome: 'done' };
@@ -229,17 +231,18 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
       const now = clock.now().toISOString();
       const cause: FailureCause = error instanceof CausedFailure ? (error.cause_code as FailureCause) : 'hardware_failure';
       const reason = `deploy failed at ${step}: ${error.message}`;
-      await trx('machines').where({ id: wf.machineId }).update({ provision_state: 'failed', last_error: reason, order_id: null, updated_at: now });
+      const o = wf.orderId ? await trx('orders').where({ id: wf.orderId }).first() : null;
+      const undelivered = !!o && ['allocated', 'provisioning'].includes(String(o.status));
+      // A failed reinstall keeps the link to its order: the machine still holds that customer's server.
+      await trx('machines').where({ id: wf.machineId }).update({ provision_state: 'failed', last_error: reason, ...(undelivered ? { order_id: null } : {}), updated_at: now });
       await writeAudit(trx, SYSTEM, { action: 'machine.fail', targetType: 'machine', targetId: wf.machineId, after: { provision_state: 'failed' }, reason }, now);
-      if (!wf.orderId) return;
-      const o = await trx('orders').where({ id: wf.orderId }).first();
-      if (!o || !['allocated', 'provisioning'].includes(String(o.status))) return;
+      if (wf.data.deploymentId) await boot.finish(String(wf.data.deploymentId), 'failed', reason, trx);
+      if (!o || !undelivered || !wf.orderId) return;
       // Another machine gets the order while the deadline allows; the cause is kept for the report.
       const stillTime = Date.parse(String(toIso(o.deadline_at))) > Date.parse(now);
       await trx('orders').where({ id: wf.orderId }).update({ status: stillTime ? 'received' : 'failed', machine_id: null, miss_cause: cause, updated_at: now });
       await writeAudit(trx, SYSTEM, { action: stillTime ? 'order.reallocate' : 'order.fail', targetType: 'order', targetId: wf.orderId, before: { status: o.status, machine_id: wf.machineId }, after: { status: stillTime ? 'received' : 'failed' }, reason }, now);
       if (!stillTime) await deps.notifier?.enqueue(trx, { event: 'order.failed', subjectType: 'order', subjectId: wf.orderId, data: { order_id: wf.orderId, external_id: o.external_id, cause, reason } });
-      if (wf.data.deploymentId) await boot.finish(String(wf.data.deploymentId), 'failed', reason, trx);
     },
   };
 }

@@ -1,0 +1,108 @@
+import type { Knex } from 'knex';
+import type { Clock } from '../../clock.js';
+import { systemClock } from '../../clock.js';
+import { writeAudit } from '../../db/repositories/audit.js';
+import type { Notifier } from '../../notifications/outbox.js';
+import type { BootIntents, MachineBmcs } from '../ports.js';
+import { StepFailedError, type StepDefinition, type WorkflowDefinition } from './engine.js';
+import { DEFAULT_DEPLOY_TIMEOUTS } from './deploy.js';
+
+export interface ReleaseDeps {
+  knex: Knex;
+  bmcs: MachineBmcs;
+  boot: BootIntents;
+  notifier?: Notifier | null;
+  clock?: Clock;
+  timeouts?: { pxeMs?: number; wipeMs?: number; pollMs?: number };
+  bootMode?: 'uefi' | 'legacy';
+}
+
+const SYSTEM = { name: 'system:releaser' };
+
+/**
+ * Release: the customer's server is wiped and the machine returns to `available`.
+ * power off → prepare the wipe image → PXE next boot → power on → wait for PXE → wait for the
+ * wipe image's callback (`installed` = every disk wiped) → power off → available.
+ * Only ever started by an order termination carrying the customer's request reference.
+ */
+export function releaseWorkflow(deps: ReleaseDeps): WorkflowDefinition {
+  const { knex, bmcs, boot } = deps;
+  const clock = deps.clock ?? systemClock;
+  const pxeMs = deps.timeouts?.pxeMs ?? DEFAULT_DEPLOY_TIMEOUTS.pxeMs;
+  const wipeMs = deps.timeouts?.wipeMs ?? 6 * 3_600_000;
+  const pollMs = deps.timeouts?.pollMs ?? DEFAULT_DEPLOY_TIMEOUTS.pollMs;
+  const bmcStep = (name: string, fn: (machineId: string) => Promise<Record<string, unknown> | void>): StepDefinition => ({
+    name,
+    maxAttempts: 4,
+    runTimeoutMs: 120_000,
+    async run({ workflow }) {
+      const data = await fn(workflow.machineId);
+      return { outcome: 'done', ...(data ? { data } : {}) };
+    },
+  });
+  const steps: StepDefinition[] = [
+    bmcStep('power_off', async (m) => { await (await bmcs.driverFor(m)).setPower('off'); }),
+    {
+      name: 'prepare_wipe',
+      maxAttempts: 3,
+      runTimeoutMs: 30_000,
+      async run({ workflow: wf }) {
+        if (wf.data.deploymentId) return { outcome: 'done' };
+        const now = clock.now().toISOString();
+        const moved = await knex('machines').where({ id: wf.machineId }).whereIn('provision_state', ['releasing', 'wiping']).update({ provision_state: 'wiping', updated_at: now });
+        if (moved !== 1) throw new StepFailedError(`machine ${wf.machineId} is not being released`);
+        const { deploymentId } = await boot.prepare(wf.machineId, { kind: 'wipe' });
+        return { outcome: 'done', data: { deploymentId } };
+      },
+    },
+    bmcStep('boot_pxe', async (m) => { await (await bmcs.driverFor(m)).setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' }); }),
+    bmcStep('power_on', async (m) => { await (await bmcs.driverFor(m)).setPower('on'); return { poweredOnAt: clock.now().toISOString() }; }),
+    {
+      name: 'wait_pxe',
+      maxAttempts: 3,
+      runTimeoutMs: 120_000,
+      async run({ workflow: wf, now, stepStartedAt }) {
+        const since = String(wf.data.poweredOnAt ?? stepStartedAt.toISOString());
+        if (await boot.pxeSeenSince(wf.machineId, since)) return { outcome: 'done' };
+        if (now.getTime() - Date.parse(since) < pxeMs) return { outcome: 'wait', retryInMs: pollMs };
+        if (!wf.data.pxeRetried) {
+          await (await bmcs.driverFor(wf.machineId)).setPower('cycle');
+          return { outcome: 'restart', retryInMs: pollMs, data: { pxeRetried: true, poweredOnAt: clock.now().toISOString() }, detail: 'no network boot; power-cycled once' };
+        }
+        throw new StepFailedError('machine did not network-boot into the wipe image');
+      },
+    },
+    {
+      name: 'wait_wipe',
+      maxAttempts: 3,
+      runTimeoutMs: 30_000,
+      async run({ workflow: wf, now, stepStartedAt }) {
+        const callbacks = await boot.callbacks(String(wf.data.deploymentId));
+        const failed = callbacks.find((c) => c.event === 'failed');
+        if (failed) throw new StepFailedError(`wipe image reported failure: ${JSON.stringify(failed.detail ?? null).slice(0, 300)}`);
+        if (callbacks.some((c) => c.event === 'installed')) return { outcome: 'done' };
+        if (now.getTime() - stepStartedAt.getTime() > wipeMs) throw new StepFailedError(`wipe did not finish within ${Math.round(wipeMs / 60_000)} min`);
+        return { outcome: 'wait', retryInMs: pollMs, detail: 'waiting for the wipe image' };
+      },
+    },
+    bmcStep('power_off_final', async (m) => { await (await bmcs.driverFor(m)).setPower('off'); }),
+  ];
+  return {
+    kind: 'release',
+    steps,
+    async onSucceeded(trx, wf) {
+      const now = clock.now().toISOString();
+      await trx('machines').where({ id: wf.machineId }).update({ provision_state: 'available', order_id: null, last_error: null, updated_at: now });
+      await writeAudit(trx, SYSTEM, { action: 'machine.release', targetType: 'machine', targetId: wf.machineId, before: { provision_state: 'wiping' }, after: { provision_state: 'available' } }, now);
+      if (wf.data.deploymentId) await boot.finish(String(wf.data.deploymentId), 'done', undefined, trx);
+      if (wf.orderId) await deps.notifier?.enqueue(trx, { event: 'order.released', subjectType: 'order', subjectId: wf.orderId, data: { order_id: wf.orderId, machine_wiped: true } });
+    },
+    async onFailed(trx, wf, error, step) {
+      const now = clock.now().toISOString();
+      const reason = `release failed at ${step}: ${error.message}`;
+      await trx('machines').where({ id: wf.machineId }).update({ provision_state: 'failed', last_error: reason, updated_at: now });
+      await writeAudit(trx, SYSTEM, { action: 'machine.fail', targetType: 'machine', targetId: wf.machineId, after: { provision_state: 'failed' }, reason }, now);
+      if (wf.data.deploymentId) await boot.finish(String(wf.data.deploymentId), 'failed', reason, trx);
+    },
+  };
+}
