@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { fetch } from 'undici';
+import { createTransport, type Transporter } from 'nodemailer';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { SecretBox } from '../secrets/secret-box.js';
@@ -17,8 +18,19 @@ export interface WebhookTarget {
   timeoutMs?: number;
 }
 
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  /** `true` for implicit TLS (465); otherwise STARTTLS is used when the server offers it. */
+  secure?: boolean;
+  username?: string;
+  password?: string;
+  from: string;
+}
+
 export interface NotificationSettings {
   webhook?: WebhookTarget | null;
+  smtp?: SmtpSettings | null;
   maxAttempts?: number;
 }
 
@@ -30,6 +42,8 @@ export interface NotificationRequest {
   subjectId: string;
   /** May hold secrets (delivered credentials): stored sealed, erased once delivered. */
   data: Record<string, unknown>;
+  /** Also e-mail the customer (when SMTP is configured). */
+  email?: { to: string; subject: string; text: string } | null;
 }
 
 export interface NotificationRecord {
@@ -57,23 +71,26 @@ export class Notifier {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  get channels(): Channel[] {
-    return this.settings.webhook ? ['webhook'] : [];
-  }
-
   /** Returns the ids written (none when no channel is configured). */
   async enqueue(db: Knex | Knex.Transaction, req: NotificationRequest): Promise<string[]> {
     const now = this.clock.now().toISOString();
     const ids: string[] = [];
-    for (const channel of this.channels) {
+    const channels: Channel[] = [];
+    if (this.settings.webhook) channels.push('webhook');
+    if (this.settings.smtp && req.email) channels.push('email');
+    for (const channel of channels) {
       const id = randomUUID();
-      const body = { id, event: req.event, subject: { type: req.subjectType, id: req.subjectId }, created_at: now, data: req.data };
+      const body =
+        channel === 'webhook'
+          ? { id, event: req.event, subject: { type: req.subjectType, id: req.subjectId }, created_at: now, data: req.data }
+          : { id, event: req.event, ...req.email };
       await db('notifications').insert({
         id,
         event: req.event,
         subject_type: req.subjectType,
         subject_id: req.subjectId,
         channel,
+        recipient: channel === 'email' ? req.email!.to : null,
         payload: this.secrets.seal(JSON.stringify(body)),
         status: 'pending',
         attempts: 0,
@@ -116,6 +133,11 @@ export interface DispatcherOptions {
   logger?: Logger;
   clock?: Clock;
   random?: () => number;
+  /**
+   * Runs in the transaction that marks a notification delivered (e.g. the order pipeline's 2xx
+   * for `order.delivered` acknowledges the credentials, which are then erased).
+   */
+  onDelivered?: (trx: Knex.Transaction, n: NotificationRecord) => Promise<void>;
 }
 
 const DELIVERED_PAYLOAD = '{"erased":"delivered"}';
@@ -123,8 +145,27 @@ const DELIVERED_PAYLOAD = '{"erased":"delivered"}';
 /** Delivers due notifications; safe to run in several processes at once (each row is leased). */
 export class NotificationDispatcher {
   private readonly clock: Clock;
+  private mailer: Transporter | null = null;
   constructor(private readonly opts: DispatcherOptions) {
     this.clock = opts.clock ?? systemClock;
+  }
+
+  private transport(smtp: SmtpSettings): Transporter {
+    this.mailer ??= createTransport({
+      host: smtp.host,
+      port: smtp.port,
+      secure: smtp.secure ?? false,
+      ...(smtp.username ? { auth: { user: smtp.username, pass: smtp.password ?? '' } } : {}),
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 20_000,
+    });
+    return this.mailer;
+  }
+
+  close(): void {
+    this.mailer?.close();
+    this.mailer = null;
   }
 
   /** Attempts every due notification once; returns how many were delivered. */
@@ -173,18 +214,25 @@ export class NotificationDispatcher {
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
-      if (row.channel !== 'webhook' || !settings.webhook) throw new Error(`channel ${row.channel} is not configured`);
-      const body = secrets.open(String(row.payload));
-      const ts = Math.floor(this.clock.now().getTime() / 1000);
-      const res = await fetch(settings.webhook.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(settings.webhook.secret, body, ts), 'x-anvil-event': String(row.event), 'x-anvil-delivery': id },
-        body,
-        signal: AbortSignal.timeout(settings.webhook.timeoutMs ?? 10_000),
-      });
-      statusCode = res.status;
-      await res.body?.cancel().catch(() => undefined);
-      if (res.status < 200 || res.status >= 300) error = `receiver answered HTTP ${res.status}`;
+      if (row.channel === 'email') {
+        if (!settings.smtp) throw new Error('channel email is not configured');
+        const mail = JSON.parse(secrets.open(String(row.payload))) as { to: string; subject: string; text: string };
+        await this.transport(settings.smtp).sendMail({ from: settings.smtp.from, to: mail.to, subject: mail.subject, text: mail.text, headers: { 'X-Anvil-Event': String(row.event) } });
+        statusCode = 250;
+      } else {
+        if (row.channel !== 'webhook' || !settings.webhook) throw new Error(`channel ${row.channel} is not configured`);
+        const body = secrets.open(String(row.payload));
+        const ts = Math.floor(this.clock.now().getTime() / 1000);
+        const res = await fetch(settings.webhook.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(settings.webhook.secret, body, ts), 'x-anvil-event': String(row.event), 'x-anvil-delivery': id },
+          body,
+          signal: AbortSignal.timeout(settings.webhook.timeoutMs ?? 10_000),
+        });
+        statusCode = res.status;
+        await res.body?.cancel().catch(() => undefined);
+        if (res.status < 200 || res.status >= 300) error = `receiver answered HTTP ${res.status}`;
+      }
     } catch (err) {
       error = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
     }
@@ -195,6 +243,7 @@ export class NotificationDispatcher {
       if (error === null) {
         // The payload may carry credentials: once the receiver has them, nothing keeps a copy.
         await trx('notifications').where({ id }).update({ status: 'delivered', attempts, delivered_at: at, last_error: null, payload: DELIVERED_PAYLOAD });
+        await this.opts.onDelivered?.(trx, mapNotification({ ...row, status: 'delivered', attempts, delivered_at: at, last_error: null }));
       } else {
         const max = settings.maxAttempts ?? 12;
         const next = new Date(Date.parse(at) + backoffMs(attempts, undefined, undefined, this.opts.random)).toISOString();

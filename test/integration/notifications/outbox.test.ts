@@ -6,6 +6,7 @@ import { Notifier, NotificationDispatcher, listNotifications } from '../../../sr
 import { verifySignature } from '../../../src/notifications/signature.js';
 import { SecretBox } from '../../../src/secrets/secret-box.js';
 import { ManualClock } from '../../../src/clock.js';
+import { startSmtpSink } from '../../support/smtp-sink.js';
 
 interface Received { headers: IncomingMessage['headers']; body: string }
 
@@ -79,5 +80,32 @@ describe.each(testDatabases())('notification outbox on %s', (dialect) => {
   it('writes nothing when no channel is configured', async () => {
     const notifier = new Notifier({}, secrets);
     expect(await notifier.enqueue(t.knex, { event: 'x', subjectType: 'order', subjectId: 'o-2', data: {} })).toEqual([]);
+  });
+
+  it('e-mails the customer over SMTP when configured, and runs the delivered hook in the same transaction', async () => {
+    const smtp = await startSmtpSink();
+    try {
+      const clock = new ManualClock(new Date());
+      const settings = { smtp: { host: '127.0.0.1', port: smtp.port, from: 'noc@anvil.example' } };
+      const notifier = new Notifier(settings, secrets, clock);
+      const ids = await notifier.enqueue(t.knex, {
+        event: 'incident.opened', subjectType: 'incident', subjectId: 'i-mail', data: {},
+        email: { to: 'customer@example.com', subject: 'Incident on srv1', text: 'A disk on srv1 is failing.' },
+      });
+      expect(ids).toHaveLength(1);
+      const seen: string[] = [];
+      const dispatcher = new NotificationDispatcher({ knex: t.knex, settings, secrets, owner: 'test', clock, onDelivered: async (trx, n) => { seen.push(n.event); await trx('notifications').where({ id: n.id }).first(); } });
+      expect(await dispatcher.runOnce()).toBe(1);
+      dispatcher.close();
+      expect(smtp.mails).toHaveLength(1);
+      expect(smtp.mails[0]!.to).toEqual(['customer@example.com']);
+      expect(smtp.mails[0]!.data).toContain('Subject: Incident on srv1');
+      expect(smtp.mails[0]!.data).toContain('A disk on srv1 is failing.');
+      expect(seen).toEqual(['incident.opened']);
+      const [n] = await listNotifications(t.knex, 'incident', 'i-mail');
+      expect(n).toMatchObject({ channel: 'email', status: 'delivered' });
+    } finally {
+      await smtp.close();
+    }
   });
 });
