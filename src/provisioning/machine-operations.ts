@@ -4,8 +4,10 @@ import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { ConflictError, NotFoundError, isAnvilError } from '../errors.js';
 import { writeAudit, type Actor } from '../db/repositories/audit.js';
-import { json, toIso } from '../db/sql.js';
-import type { BmcDriver, BmcEndpoint, BootDeviceRequest, HardwareInventory, PowerAction, PowerState } from '../bmc/driver.js';
+import { toIso } from '../db/sql.js';
+import type { BmcDriver, BootDeviceRequest, PowerAction, PowerState } from '../bmc/driver.js';
+import type { InventoryService } from '../inventory/service.js';
+import type { MachineOutput } from '../inventory/schemas.js';
 import type { BmcRegistry } from '../bmc/registry.js';
 import { validateInput } from '../inventory/validate.js';
 import { assertTransition, CUSTOMER_STATES, type ProvisionState } from './machine-states.js';
@@ -25,41 +27,10 @@ export const BootDeviceBody = z
 
 export interface MachineOperationsDeps {
   knex: Knex;
-  /** The machine's BMC endpoint with its password decrypted (InventoryService.getBmcEndpoint). */
-  endpointFor(machineIdOrSerial: string): Promise<BmcEndpoint>;
+  /** The machine's BMC endpoint (password decrypted) and where inspection facts are stored. */
+  inventory: Pick<InventoryService, 'getBmcEndpoint' | 'recordHardwareFacts'>;
   registry: BmcRegistry;
   clock?: Clock;
-}
-
-export interface InspectionResult {
-  hardware: Record<string, unknown>;
-  /** MACs the BMC reports that inventory lacks, and inventory MACs the BMC does not report. */
-  mismatch: { missing_in_inventory: string[]; missing_on_machine: string[] } | null;
-}
-
-/** Facts from inspection, as stored in machines.hardware (snake_case, like every API body). */
-export function hardwareFacts(inv: HardwareInventory): Record<string, unknown> {
-  return {
-    vendor: inv.vendor,
-    model: inv.model,
-    serial: inv.serial,
-    bios_version: inv.biosVersion,
-    bmc_firmware_version: inv.bmcFirmwareVersion,
-    cpu_model: inv.cpus.model,
-    cpu_count: inv.cpus.count,
-    cpu_cores: inv.cpus.coresTotal ?? null,
-    memory_gib: inv.memoryGiB,
-    disks: inv.disks.map((d) => ({ name: d.name, size_gib: d.sizeGiB, model: d.model ?? null, serial: d.serial ?? null, media: d.mediaType ?? 'unknown' })),
-    nics: inv.nics.map((n) => ({ name: n.name, mac: n.mac, speed_mbps: n.speedMbps ?? null, link_up: n.linkUp ?? null })),
-  };
-}
-
-export function macMismatch(reported: string[], registered: string[]): InspectionResult['mismatch'] {
-  const r = new Set(reported.map((m) => m.toLowerCase()));
-  const g = new Set(registered.map((m) => m.toLowerCase()));
-  const missingInInventory = [...r].filter((m) => !g.has(m)).sort();
-  const missingOnMachine = [...g].filter((m) => !r.has(m)).sort();
-  return missingInInventory.length || missingOnMachine.length ? { missing_in_inventory: missingInInventory, missing_on_machine: missingOnMachine } : null;
 }
 
 /**
@@ -74,7 +45,7 @@ export class MachineOperations implements MachineBmcs {
   }
 
   async driverFor(machineId: string): Promise<BmcDriver> {
-    return this.deps.registry.driverFor(await this.deps.endpointFor(machineId));
+    return this.deps.registry.driverFor(await this.deps.inventory.getBmcEndpoint(machineId));
   }
 
   async powerState(idOrSerial: string): Promise<{ power_state: PowerState; observed_at: string }> {
@@ -118,19 +89,10 @@ export class MachineOperations implements MachineBmcs {
   }
 
   /** Reads the hardware through the BMC, stores the facts, and flags NICs that disagree with inventory. */
-  async inspect(idOrSerial: string, actor: Actor): Promise<InspectionResult> {
+  async inspect(idOrSerial: string, actor: Actor): Promise<MachineOutput> {
     const m = await this.machine(idOrSerial);
-    const inv = await (await this.driverFor(m.id)).inspect();
-    const hardware = hardwareFacts(inv);
-    const registered = (await this.deps.knex('nics').where({ machine_id: m.id }).pluck('mac')) as string[];
-    // A BMC that reports no NICs (IPMI) tells nothing about them: no mismatch claimed.
-    const mismatch = inv.nics.length === 0 ? null : macMismatch(inv.nics.map((n) => n.mac), registered);
-    const now = this.clock.now().toISOString();
-    await this.deps.knex.transaction(async (trx) => {
-      await trx('machines').where({ id: m.id }).update({ hardware: json.write(hardware), inventory_mismatch: json.write(mismatch), inspected_at: now, updated_at: now });
-      await writeAudit(trx, actor, { action: 'machine.inspect', targetType: 'machine', targetId: m.id, after: { cpu_count: hardware.cpu_count, memory_gib: hardware.memory_gib, disks: inv.disks.length, mismatch } }, now);
-    });
-    return { hardware, mismatch };
+    const facts = await (await this.driverFor(m.id)).inspect();
+    return this.deps.inventory.recordHardwareFacts(m.id, facts, actor);
   }
 
   /**

@@ -1,0 +1,124 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp } from '../../api/app.js';
+import { SERVICE_ROLES, type ServiceRole } from '../../config/schema.js';
+import { UnavailableError } from '../../errors.js';
+import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
+import { openCliContext, type CliContext } from '../context.js';
+import { UsageError } from '../io.js';
+import { runServices, type RoleService } from '../services.js';
+import type { CommandRun } from './types.js';
+
+export const SERVE_USAGE = `Usage: anvil serve [--listen HOST:PORT] [--roles api,worker,boot,sweeper] [--site CODE] [options]
+
+Runs Anvil until SIGINT/SIGTERM: migrates the database, then starts the chosen roles.
+  --listen HOST:PORT   API address (or ANVIL_LISTEN; default 127.0.0.1:8080)
+  --roles LIST         roles to run in this process (or ANVIL_ROLES; default all)
+  --site CODE          restrict worker, boot and sweeper roles to one site (or ANVIL_SITE)
+
+${CONFIG_FLAGS_HELP}`;
+
+/** How long open keep-alive connections get to finish before shutdown closes them. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+/** The API role: the HTTP server on the configured address. */
+export function apiService(ctx: CliContext): RoleService {
+  return {
+    name: 'api',
+    async start(signal) {
+      const app = createApp({ knex: ctx.knex, secrets: ctx.secrets, logger: ctx.logger.child({ role: 'api' }) });
+      const server = createServer(app);
+      const { host, port } = ctx.config.listen;
+      await listen(server, host, port);
+      const addr = server.address() as AddressInfo;
+      const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      ctx.stdout(`anvil: API listening on http://${shownHost}:${addr.port}\n`);
+      ctx.logger.info({ host: addr.address, port: addr.port }, 'API listening');
+      await new Promise<void>((resolve, reject) => {
+        server.on('error', reject);
+        const stop = (): void => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
+        };
+        if (signal.aborted) stop();
+        else signal.addEventListener('abort', stop, { once: true });
+      });
+    },
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      reject(new UnavailableError(`cannot listen on ${host}:${port}: ${why}`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Role factories. Roles not built yet are reported and skipped, so a process started with
+ * `--roles api,worker` today keeps working when the worker arrives.
+ */
+export function roleServices(ctx: CliContext, roles: readonly ServiceRole[], logger: Logger): RoleService[] {
+  const factories: Partial<Record<ServiceRole, (ctx: CliContext) => RoleService>> = { api: apiService };
+  const services: RoleService[] = [];
+  for (const role of roles) {
+    const factory = factories[role];
+    if (factory) services.push(factory(ctx));
+    else logger.warn({ role }, `role ${role} is not available in this version; skipping it`);
+  }
+  return services;
+}
+
+export const runServe: CommandRun = async (argv, flags, env) => {
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    { listen: { type: 'string' }, roles: { type: 'string' }, site: { type: 'string' } },
+    SERVE_USAGE,
+  );
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, SERVE_USAGE);
+  const config = env.loadConfig({
+    ...flags,
+    ...(values.listen !== undefined ? { listen: String(values.listen) } : {}),
+    ...(values.roles !== undefined ? { roles: String(values.roles) } : {}),
+    ...(values.site !== undefined ? { site: String(values.site) } : {}),
+  });
+  const ctx = await openCliContext(config, { io: env.io });
+  const log = ctx.logger;
+  log.info({ roles: config.roles, site: config.site, database: config.database.target.dialect }, 'starting');
+  const services = roleServices(ctx, config.roles, log);
+  if (services.length === 0) {
+    await ctx.close();
+    throw new UsageError(`none of the roles ${config.roles.join(', ')} is available in this version (available: ${SERVICE_ROLES.filter((r) => r === 'api').join(', ')})`);
+  }
+
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log.info({ signal: sig }, 'shutting down');
+    stop.abort();
+  };
+  if (env.io.signal) {
+    if (env.io.signal.aborted) stop.abort();
+    else env.io.signal.addEventListener('abort', () => stop.abort(), { once: true });
+  } else {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  try {
+    await runServices(services, stop.signal, log);
+    log.info('stopped');
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await ctx.close();
+  }
+};

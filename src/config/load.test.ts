@@ -1,0 +1,139 @@
+import { ConfigError, loadConfig, parseListen, parseRoles } from './load.js';
+
+const files = (map: Record<string, string>) => (path: string): string => {
+  if (!(path in map)) throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+  return map[path]!;
+};
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('uses the documented defaults with an empty environment', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.database.target).toEqual({ dialect: 'sqlite', location: './data/anvil.sqlite' });
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.logLevel).toBe('info');
+    expect(c.roles).toEqual(['api', 'worker', 'boot', 'sweeper']);
+    expect(c.site).toBeNull();
+    expect(c.secretKey).toBeUndefined();
+    expect(c.dataDir.endsWith('/data')).toBe(true);
+    expect(c.configFile).toBeNull();
+  });
+
+  it('takes the data directory from the SQLite file, and ANVIL_DATA_DIR for PostgreSQL', () => {
+    expect(loadConfig({ env: { DATABASE_URL: 'sqlite:/var/lib/anvil/db.sqlite' } }).dataDir).toBe('/var/lib/anvil');
+    const pg = loadConfig({ env: { DATABASE_URL: 'postgres://u:p@db:5432/anvil', ANVIL_DATA_DIR: '/srv/anvil' } });
+    expect(pg.database.target.dialect).toBe('postgres');
+    expect(pg.dataDir).toBe('/srv/anvil');
+  });
+
+  it('lets flags win over the environment, and the environment over the file', () => {
+    const readFile = files({ '/etc/anvil.yaml': 'listen: 0.0.0.0:9000\nlog_level: debug\nsite: MA-NOU1\n' });
+    const env = { ANVIL_CONFIG: '/etc/anvil.yaml', ANVIL_LISTEN: '10.0.0.1:8081' };
+    const fromEnv = loadConfig({ env, readFile });
+    expect(fromEnv.listen).toEqual({ host: '10.0.0.1', port: 8081 });
+    expect(fromEnv.logLevel).toBe('debug');
+    expect(fromEnv.site).toBe('MA-NOU1');
+    const fromFlag = loadConfig({ env, readFile, flags: { listen: '[::1]:7000', roles: 'api,boot' } });
+    expect(fromFlag.listen).toEqual({ host: '::1', port: 7000 });
+    expect(fromFlag.roles).toEqual(['api', 'boot']);
+  });
+
+  it('reads the optional notifications and metrics sections', () => {
+    const yaml = [
+      'notifications:',
+      '  webhook:',
+      '    url: https://hooks.example.net/anvil',
+      '    secret: 0123456789abcdef0123',
+      'metrics:',
+      '  listen: 127.0.0.1:9100',
+      'boot:',
+      '  dhcp: { interfaces: [eth1] }',
+    ].join('\n');
+    const c = loadConfig({ env: {}, flags: { config: 'a.yaml' }, readFile: files({ 'a.yaml': yaml }) });
+    expect(c.notifications?.webhook?.url).toBe('https://hooks.example.net/anvil');
+    expect(c.metrics?.listen).toEqual({ host: '127.0.0.1', port: 9100 });
+    expect(c.boot).toEqual({ dhcp: { interfaces: ['eth1'] } });
+  });
+
+  it.each([
+    [{ flags: { listen: 'localhost' } }, '--listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got "localhost"'],
+    [{ env: { ANVIL_LISTEN: '1.2.3.4:99999' } }, 'ANVIL_LISTEN: port 99999 is out of range 0-65535'],
+    [{ env: { ANVIL_LOG_LEVEL: 'verbose' } }, 'ANVIL_LOG_LEVEL: unknown log level "verbose" (use one of trace, debug, info, warn, error, fatal)'],
+    [{ flags: { roles: 'api,dns' } }, '--roles: unknown role "dns" (use api, worker, boot, sweeper or all)'],
+    [{ env: { DATABASE_URL: 'mysql://x/y' } }, 'DATABASE_URL: unsupported scheme in "mysql://…" (use postgres:// or sqlite:PATH)'],
+    [{ flags: { databaseUrl: 'redis://x' } }, '--database-url: unsupported scheme in "redis://…" (use postgres:// or sqlite:PATH)'],
+    [{ env: { ANVIL_SECRET_KEY: 'c2hvcnQ=' } }, 'ANVIL_SECRET_KEY: must decode to 32 bytes, got 5 (generate one with: openssl rand -base64 32)'],
+    [{ flags: { site: 'bad code!' } }, '--site: "bad code!" is not a site code (letters, digits, - and _, up to 32)'],
+  ])('rejects %j with one line naming the setting', (opts, message) => {
+    const err = configError(() => loadConfig({ env: {}, ...opts }));
+    expect(err.message).toBe(message);
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('names the file and line of a bad value in anvil.yaml', () => {
+    const yaml = '# Anvil\nlog_level: info\n\nlisten: "nowhere"\n';
+    const err = configError(() => loadConfig({ env: {}, flags: { config: 'anvil.yaml' }, readFile: files({ 'anvil.yaml': yaml }) }));
+    expect(err.message).toBe('anvil.yaml:4: listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got "nowhere"');
+  });
+
+  it('names the file and line of a value of the wrong type, deep in a section', () => {
+    const yaml = 'notifications:\n  smtp:\n    host: mail\n    from: anvil@example.net\n    port: "twenty-five"\n';
+    const err = configError(() => loadConfig({ env: {}, flags: { config: 'c.yaml' }, readFile: files({ 'c.yaml': yaml }) }));
+    expect(err.message).toMatch(/^c\.yaml:5: notifications\.smtp\.port: /);
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('names an unknown key and its line', () => {
+    const yaml = 'listen: 127.0.0.1:8080\nlisten_port: 80\n';
+    const err = configError(() => loadConfig({ env: {}, flags: { config: 'x.yaml' }, readFile: files({ 'x.yaml': yaml }) }));
+    expect(err.message).toBe('x.yaml:2: listen_port: unknown setting');
+  });
+
+  it('names a missing required key with its section line', () => {
+    const yaml = 'metrics:\n  token: 0123456789abcdef0\n';
+    const err = configError(() => loadConfig({ env: {}, flags: { config: 'm.yaml' }, readFile: files({ 'm.yaml': yaml }) }));
+    expect(err.message).toBe('m.yaml:1: metrics.listen: is required');
+  });
+
+  it('reports YAML syntax errors with the line', () => {
+    const yaml = 'listen: 127.0.0.1:8080\nroles: [api, worker\n';
+    const err = configError(() => loadConfig({ env: {}, flags: { config: 'y.yaml' }, readFile: files({ 'y.yaml': yaml }) }));
+    expect(err.message).toMatch(/^y\.yaml:\d+: invalid YAML: /);
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('reports a missing config file naming how it was given', () => {
+    const err = configError(() => loadConfig({ env: { ANVIL_CONFIG: '/nope.yaml' }, readFile: files({}) }));
+    expect(err.message).toBe('ANVIL_CONFIG: cannot read /nope.yaml: no such file');
+  });
+});
+
+describe('parseListen and parseRoles', () => {
+  it('parses host names, IPv4 and bracketed IPv6', () => {
+    expect(parseListen('anvil.lan:80', 'x')).toEqual({ host: 'anvil.lan', port: 80 });
+    expect(parseListen('0.0.0.0:0', 'x')).toEqual({ host: '0.0.0.0', port: 0 });
+    expect(parseListen('[fe80::1]:443', 'x')).toEqual({ host: 'fe80::1', port: 443 });
+  });
+
+  it('accepts "all", lists and duplicates, keeping a stable order', () => {
+    expect(parseRoles('all', 'x')).toEqual(['api', 'worker', 'boot', 'sweeper']);
+    expect(parseRoles(['sweeper', 'api', 'api'], 'x')).toEqual(['api', 'sweeper']);
+    expect(() => parseRoles(' , ', 'roles')).toThrow('roles: needs at least one role');
+  });
+});
+
+describe('loadConfig type errors', () => {
+  it('keeps the zod message for a value of the wrong type rather than calling it missing', () => {
+    const err = configError(() => loadConfig({ env: {}, flags: { config: 'r.yaml' }, readFile: files({ 'r.yaml': 'site: 12\n' }) }));
+    expect(err.message).toMatch(/^r\.yaml:1: site: Invalid input: expected string/);
+  });
+});

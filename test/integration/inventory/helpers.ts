@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Actor } from '../../../src/db/repositories/audit.js';
+import { SecretBox } from '../../../src/secrets/secret-box.js';
+import { InventoryService } from '../../../src/inventory/service.js';
+import type { MachineCreateInput } from '../../../src/inventory/schemas.js';
+
+export const actor: Actor = { name: 'cli:test' };
+
+export function newService(knex: Knex): { service: InventoryService; secrets: SecretBox } {
+  const secrets = new SecretBox(randomBytes(32));
+  return { service: new InventoryService({ knex, secrets }), secrets };
+}
+
+/** Rows per inventory table, to prove an operation wrote nothing. */
+export async function tableCounts(knex: Knex): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const t of ['sites', 'racks', 'machines', 'machine_bmcs', 'nics', 'audit_log']) {
+    const [{ n }] = await knex(t).count({ n: '*' });
+    out[t] = Number(n);
+  }
+  return out;
+}
+
+export function machineInput(i: number, over: Partial<MachineCreateInput> = {}): MachineCreateInput {
+  const hex = i.toString(16).padStart(2, '0');
+  return {
+    serial: `SER-${String(i).padStart(4, '0')}`,
+    hardware_profile: i % 2 === 0 ? 'dell-r650-128g' : 'smc-x12-64g',
+    site: 'MA-NOU1',
+    rack: 'A01',
+    rack_unit: i,
+    bmc: { protocol: i % 2 === 0 ? 'redfish' : 'ipmi', host: '127.0.0.1', port: 18000 + i, username: 'admin', password: `pw-secret-${i}`, tls: 'insecure' },
+    nics: [
+      { name: 'eno1', mac: `AA-BB-CC-00-00-${hex}`, pxe: true, ipv4: { address: `10.20.0.${i}`, prefix: 24, gateway: '10.20.0.1' } },
+      { name: 'eno2', mac: `aabb.cc01.00${hex}` },
+    ],
+    ...over,
+  };
+}
