@@ -11,6 +11,8 @@ import { SERVE_USAGE, runServe } from './commands/serve.js';
 import { SWEEP_USAGE, runSweep } from './commands/sweep.js';
 import { INCIDENT_USAGE, runIncident } from './commands/incident.js';
 import { TOKEN_USAGE, runToken } from './commands/token.js';
+import { MACHINE_USAGE, runMachine } from './commands/machine.js';
+import { ORDER_USAGE, runOrder } from './commands/order.js';
 import type { CommandEnv, CommandRun } from './commands/types.js';
 import { openCliContext } from './context.js';
 import { processIo, UsageError, type CliIo } from './io.js';
@@ -37,10 +39,12 @@ const runInventoryCommand: CommandRun = async (argv, flags, env) => {
 };
 
 const COMMANDS: Record<string, Command> = {
-  serve: { summary: 'run the API (and, later, worker, boot and sweeper roles)', usage: SERVE_USAGE, run: runServe },
+  serve: { summary: 'run the roles: API, worker, boot services, sweeper', usage: SERVE_USAGE, run: runServe },
   migrate: { summary: 'apply, roll back or list database migrations', usage: MIGRATE_USAGE, run: runMigrate },
   token: { summary: 'create, list and revoke API tokens', usage: TOKEN_USAGE, run: runToken },
   inventory: { summary: 'import or export the inventory (sites, racks, machines) as YAML', usage: INVENTORY_USAGE, run: runInventoryCommand },
+  machine: { summary: 'power, boot device, inspection and verification through the BMC', usage: MACHINE_USAGE, run: runMachine },
+  order: { summary: 'list orders and show one with its delivery clock', usage: ORDER_USAGE, run: runOrder },
   sweep: { summary: 'run a hardware health sweep of a site or machine now', usage: SWEEP_USAGE, run: runSweep },
   incident: { summary: 'list, show, acknowledge, annotate and resolve incidents', usage: INCIDENT_USAGE, run: runIncident },
 };

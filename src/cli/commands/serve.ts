@@ -9,6 +9,7 @@ import { openCliContext, type CliContext } from '../context.js';
 import { UsageError } from '../io.js';
 import { runServices, type RoleService } from '../services.js';
 import type { CommandRun } from './types.js';
+import { buildRuntime, buildWorker, type Runtime } from '../runtime.js';
 
 export const SERVE_USAGE = `Usage: anvil serve [--listen HOST:PORT] [--roles api,worker,boot,sweeper] [--site CODE] [options]
 
@@ -23,11 +24,16 @@ ${CONFIG_FLAGS_HELP}`;
 const SHUTDOWN_GRACE_MS = 5000;
 
 /** The API role: the HTTP server on the configured address. */
-export function apiService(ctx: CliContext): RoleService {
+export function apiService(ctx: CliContext, rt: Runtime = buildRuntime(ctx)): RoleService {
   return {
     name: 'api',
     async start(signal) {
-      const app = createApp({ knex: ctx.knex, secrets: ctx.secrets, logger: ctx.logger.child({ role: 'api' }) });
+      const app = createApp({
+        knex: ctx.knex,
+        secrets: ctx.secrets,
+        logger: ctx.logger.child({ role: 'api' }),
+        services: { inventory: rt.inventory, orders: rt.orders, lifecycle: rt.lifecycle, machines: rt.machines },
+      });
       const server = createServer(app);
       const { host, port } = ctx.config.listen;
       await listen(server, host, port);
@@ -45,6 +51,23 @@ export function apiService(ctx: CliContext): RoleService {
         if (signal.aborted) stop();
         else signal.addEventListener('abort', stop, { once: true });
       });
+    },
+  };
+}
+
+/** The worker role: allocation, deploy/release workflows, delivery clocks, notification delivery. */
+export function workerService(ctx: CliContext, rt: Runtime = buildRuntime(ctx)): RoleService {
+  return {
+    name: 'worker',
+    async start(signal) {
+      const log = ctx.logger.child({ role: 'worker' });
+      const { provisioner, dispatcher } = buildWorker(rt, log);
+      log.info({ owner: rt.owner }, 'worker started');
+      try {
+        await Promise.all([provisioner.run(signal), dispatcher.run(signal)]);
+      } finally {
+        dispatcher.close();
+      }
     },
   };
 }
@@ -68,7 +91,11 @@ function listen(server: Server, host: string, port: number): Promise<void> {
  * `--roles api,worker` today keeps working when the worker arrives.
  */
 export function roleServices(ctx: CliContext, roles: readonly ServiceRole[], logger: Logger): RoleService[] {
-  const factories: Partial<Record<ServiceRole, (ctx: CliContext) => RoleService>> = { api: apiService };
+  const rt = buildRuntime(ctx);
+  const factories: Partial<Record<ServiceRole, (ctx: CliContext) => RoleService>> = {
+    api: (c) => apiService(c, rt),
+    worker: (c) => workerService(c, rt),
+  };
   const services: RoleService[] = [];
   for (const role of roles) {
     const factory = factories[role];
@@ -97,7 +124,7 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   const services = roleServices(ctx, config.roles, log);
   if (services.length === 0) {
     await ctx.close();
-    throw new UsageError(`none of the roles ${config.roles.join(', ')} is available in this version (available: ${SERVICE_ROLES.filter((r) => r === 'api').join(', ')})`);
+    throw new UsageError(`none of the roles ${config.roles.join(', ')} is available in this version (available: ${SERVICE_ROLES.filter((r) => r === 'api' || r === 'worker').join(', ')})`);
   }
 
   const stop = new AbortController();
