@@ -1,0 +1,197 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TftpServer } from '../../../src/boot/tftp/server.js';
+import type { TftpTransferRecord } from '../../../src/boot/tftp/server.js';
+import { encodeRequest, Opcode, parsePacket, TftpErrorCode } from '../../../src/boot/tftp/packet.js';
+
+/**
+ * Anvil's TFTP server on loopback against the Debian clients operators use: tftp-hpa, curl and atftp.
+ * Every download is compared byte for byte with the served file.
+ */
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runClient(cmd: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+function which(cmd: string): boolean {
+  return ['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((dir) => existsSync(join(dir, cmd)));
+}
+
+const missing = ['tftp', 'curl', 'atftp'].filter((c) => !which(c));
+if (missing.length > 0) console.warn(`skipping TFTP client interop tests: ${missing.join(', ')} not installed (apt-get install tftp-hpa atftp curl)`);
+const describeWithClients = missing.length === 0 ? describe : describe.skip;
+
+function sha256(buf: Buffer): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+/** Sends one raw request from a fresh socket and returns the first reply. */
+function rawRequest(port: number, packet: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new Error('no reply'));
+    }, 3000);
+    socket.once('message', (msg) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(msg);
+    });
+    socket.send(packet, port, '127.0.0.1');
+  });
+}
+
+describeWithClients('TFTP server with real clients on loopback', () => {
+  let dir: string;
+  let root: string;
+  let out: string;
+  let server: TftpServer;
+  let port: number;
+  const transfers: TftpTransferRecord[] = [];
+  const boot = randomBytes(300_001); // not a multiple of any block size
+  const exact = randomBytes(1468 * 20); // exact multiple of 1468: ends with an empty block
+  const big = randomBytes(33 * 1024 * 1024 + 123); // > 32 MiB: 512-byte block numbers roll over
+  const menu = '#!ipxe\nmenu Anvil\nitem local Boot from disk\n';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'anvil-tftp-it-'));
+    root = join(dir, 'root');
+    out = join(dir, 'out');
+    mkdirSync(join(root, 'pxe'), { recursive: true });
+    mkdirSync(out);
+    writeFileSync(join(root, 'pxe', 'boot.bin'), boot);
+    writeFileSync(join(root, 'exact.bin'), exact);
+    writeFileSync(join(root, 'big.bin'), big);
+    writeFileSync(join(root, 'menu.ipxe'), menu);
+    writeFileSync(join(dir, 'secret'), 'do not serve');
+    symlinkSync(join(dir, 'secret'), join(root, 'link-out'));
+    server = new TftpServer({
+      config: { rootDir: root, listenAddress: '127.0.0.1', port: 0, ipxeDir: null, maxBlksize: 1468, maxWindowsize: 16 },
+      generate: (file, client) => (file === 'client.ipxe' ? Buffer.from(`#!ipxe\necho hello ${client.address}\n`) : null),
+    });
+    server.on('transfer', (t) => transfers.push(t));
+    await server.start();
+    port = server.address().port;
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function outFile(name: string): string {
+    return join(out, name);
+  }
+
+  it('tftp-hpa downloads a boot file byte-identical (512-byte blocks, binary mode)', async () => {
+    const r = await runClient('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', 'pxe/boot.bin', outFile('hpa.bin')]);
+    expect(r.stderr).toBe('');
+    expect(sha256(readFileSync(outFile('hpa.bin')))).toBe(sha256(boot));
+  });
+
+  it('tftp-hpa in its default netascii mode gets the text back unchanged', async () => {
+    // tftp-hpa 5.2's client negotiates no options (no blksize); curl and atftp cover those below.
+    const r = await runClient('tftp', ['127.0.0.1', String(port), '-c', 'get', 'menu.ipxe', outFile('menu.ipxe')]);
+    expect(r.stderr).toBe('');
+    expect(readFileSync(outFile('menu.ipxe'), 'utf8')).toBe(menu);
+    expect(transfers.find((t) => t.file === 'menu.ipxe')?.bytes).toBe(Buffer.byteLength(menu) + 3); // three LF -> CR LF
+  });
+
+  it('curl downloads byte-identical with the default block size and with --tftp-blksize 1468 (exact multiple)', async () => {
+    const a = await runClient('curl', ['-sS', '-o', outFile('curl-512.bin'), `tftp://127.0.0.1:${port}/pxe/boot.bin`]);
+    expect(a).toMatchObject({ code: 0, stderr: '' });
+    expect(sha256(readFileSync(outFile('curl-512.bin')))).toBe(sha256(boot));
+    const b = await runClient('curl', ['-sS', '--tftp-blksize', '1468', '-o', outFile('curl-1468.bin'), `tftp://127.0.0.1:${port}/exact.bin`]);
+    expect(b).toMatchObject({ code: 0, stderr: '' });
+    expect(sha256(readFileSync(outFile('curl-1468.bin')))).toBe(sha256(exact));
+  });
+
+  it('curl receives generated per-client content from the hook', async () => {
+    const r = await runClient('curl', ['-sS', `tftp://127.0.0.1:${port}/client.ipxe`]);
+    expect(r.stdout).toBe('#!ipxe\necho hello 127.0.0.1\n');
+  });
+
+  it('atftp downloads with blksize 1468 and windowsize 16 (RFC 7440)', async () => {
+    const r = await runClient('atftp', [
+      '-g', '-r', 'pxe/boot.bin', '-l', outFile('atftp-w16.bin'),
+      '--option', 'blksize 1468', '--option', 'windowsize 16', '--option', 'tsize 0', '127.0.0.1', String(port),
+    ]);
+    expect(r.code).toBe(0);
+    expect(sha256(readFileSync(outFile('atftp-w16.bin')))).toBe(sha256(boot));
+    const record = transfers.filter((t) => t.file === 'pxe/boot.bin').at(-1);
+    expect(record).toMatchObject({ blksize: 1468, windowsize: 16, bytes: boot.length });
+  });
+
+  it('answers a traversal request with an access-violation ERROR packet', async () => {
+    const reply = parsePacket(await rawRequest(port, encodeRequest(Opcode.RRQ, '../../../etc/passwd')));
+    expect(reply).toMatchObject({ opcode: Opcode.ERROR, code: TftpErrorCode.ACCESS_VIOLATION });
+    const viaLink = parsePacket(await rawRequest(port, encodeRequest(Opcode.RRQ, 'link-out')));
+    expect(viaLink).toMatchObject({ opcode: Opcode.ERROR, code: TftpErrorCode.ACCESS_VIOLATION });
+    const hpa = await runClient('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', '../secret', outFile('nope')]);
+    expect(hpa.stdout + hpa.stderr).toMatch(/Error code 2/);
+    // curl maps TFTP error 2 to CURLE_TFTP_PERM (69).
+    const c = await runClient('curl', ['-sS', '-o', outFile('nope2'), `tftp://127.0.0.1:${port}/link-out`]);
+    expect(c.code).toBe(69);
+  });
+
+  it('refuses a write request from tftp-hpa with "access violation"', async () => {
+    writeFileSync(outFile('upload.bin'), 'x');
+    const r = await runClient('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'put', outFile('upload.bin'), 'upload.bin']);
+    expect(r.stdout + r.stderr).toMatch(/Error code 2: access violation/);
+    expect(existsSync(join(root, 'upload.bin'))).toBe(false);
+  });
+
+  it('serves a 33 MiB file to tftp-hpa with 512-byte blocks across the block-number rollover', async () => {
+    const r = await runClient('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', 'big.bin', outFile('big.bin')], 120_000);
+    expect(r.stderr).toBe('');
+    expect(sha256(readFileSync(outFile('big.bin')))).toBe(sha256(big));
+    const record = transfers.find((t) => t.file === 'big.bin');
+    expect(record).toMatchObject({ blksize: 512, bytes: big.length });
+    rmSync(outFile('big.bin'));
+  }, 150_000);
+
+  it('keeps serving after a burst of random datagrams on the real socket', async () => {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
+    let seed = 42;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
+    for (let i = 0; i < 500; i++) {
+      const packet = Buffer.alloc(Math.floor(random() * 700));
+      for (let j = 0; j < packet.length; j++) packet[j] = Math.floor(random() * 256);
+      if (packet.length > 1 && i % 2 === 0) packet[0] = 0;
+      await new Promise<void>((resolve) => socket.send(packet, port, '127.0.0.1', () => resolve()));
+    }
+    socket.close();
+    for (let i = 0; i < 100 && server.stats().malformed === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.stats().malformed).toBeGreaterThan(0);
+    const r = await runClient('curl', ['-sS', '-o', outFile('after-fuzz.bin'), `tftp://127.0.0.1:${port}/pxe/boot.bin`]);
+    expect(r.code).toBe(0);
+    expect(sha256(readFileSync(outFile('after-fuzz.bin')))).toBe(sha256(boot));
+  });
+
+  it('counts what it did', () => {
+    const stats = server.stats();
+    expect(stats.completed).toBeGreaterThanOrEqual(7);
+    expect(stats.refused).toBeGreaterThanOrEqual(5);
+    // Random datagrams can form valid RRQs for files that exist; those transfers may still be running.
+    expect(stats.errors).toBe(0);
+    expect(stats.active).toBe(0);
+    expect(stats.bytes).toBeGreaterThan(big.length);
+  });
+});
