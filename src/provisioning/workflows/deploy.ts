@@ -60,6 +60,19 @@ function bmcFailure(err: unknown): never {
   throw err;
 }
 
+/** The customer's delivery e-mail: where the server is and how to log in. */
+export function deliveryEmail(hostname: string, addresses: string[], credentials: Record<string, unknown>, sshKeys: number): string {
+  return [
+    `Your dedicated server ${hostname} is installed and running.`,
+    '',
+    `Addresses: ${addresses.length ? addresses.join(', ') : '(see your customer panel)'}`,
+    `Login: ${String(credentials.username ?? 'root')}`,
+    credentials.password ? `Password: ${String(credentials.password)}` : `Password login: none; ${sshKeys} SSH key(s) you gave are installed.`,
+    '',
+    'Change the password after your first login. We never act on your data without your express request.',
+  ].join('\n');
+}
+
 export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
   const { knex, bmcs, boot, secrets } = deps;
   const clock = deps.clock ?? systemClock;
@@ -212,6 +225,7 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
               credentials: { ...credentials, ssh_keys_installed: json.read<string[]>(o.ssh_keys, []).length },
               delivered_at: now, deadline_at: toIso(o.deadline_at), clock_status: clockStatus,
             },
+            email: { to: String(o.contact_email), subject: `Your server ${o.hostname} is ${reinstall ? 'reinstalled' : 'ready'}`, text: deliveryEmail(String(o.hostname), nics as string[], credentials, json.read<string[]>(o.ssh_keys, []).length) },
           });
           if (!reinstall && o.clock_status !== clockStatus) {
             await deps.notifier?.enqueue(trx, { event: 'order.clock_changed', subjectType: 'order', subjectId: String(o.id), data: { order_id: o.id, external_id: o.external_id, from: o.clock_status, to: clockStatus } });
