@@ -1,4 +1,4 @@
-import { DhcpOptions, MessageType, OPT_END, OPT_MESSAGE_TYPE, OPT_OVERLOAD, OPT_PAD, bufferToIp, ipToBuffer } from './options.js';
+import { DhcpOptions, MessageType, OPT_END, OPT_MESSAGE_TYPE, OPT_OVERLOAD, OPT_PAD, bufferToIp, writeIp } from './options.js';
 
 /**
  * DHCPv4 message codec (RFC 2131 section 2, options per RFC 2132, long options per RFC 3396).
@@ -155,33 +155,33 @@ export function encodePacket(p: DhcpPacket, opts: EncodeOptions = {}): Buffer {
 
   const tlvs = optionTlvs(p.options);
   const optionsCap = maxLen - OPTIONS_START;
-  const plainLen = tlvs.reduce((n, t) => n + t.length, 0) + 1;
+  const plainLen = tlvs.reduce((n, t) => n + t.size, 0) + 1;
 
-  let areas: { options: Buffer[]; file: Buffer[] | null; sname: Buffer[] | null };
+  let areas: { options: Tlv[]; file: Tlv[] | null; sname: Tlv[] | null };
   if (plainLen <= optionsCap) {
     areas = { options: tlvs, file: null, sname: null };
   } else {
     // Keep 3 bytes for option 52 and 1 for each field's end option.
     const caps = [optionsCap - 4, file.length === 0 ? FILE_LEN - 1 : -1, sname.length === 0 ? SNAME_LEN - 1 : -1];
-    const filled: Buffer[][] = [[], [], []];
+    const filled: Tlv[][] = [[], [], []];
     const used = [0, 0, 0];
     let area = 0;
     for (const t of tlvs) {
-      while (area < 3 && used[area]! + t.length > caps[area]!) area++;
+      while (area < 3 && used[area]! + t.size > caps[area]!) area++;
       if (area === 3) throw new RangeError(`DHCP options need ${plainLen} bytes; they do not fit in a ${maxLen}-byte message`);
       filled[area]!.push(t);
-      used[area]! += t.length;
+      used[area]! += t.size;
     }
     const overload = (filled[1]!.length ? 1 : 0) | (filled[2]!.length ? 2 : 0);
     areas = {
-      options: [Buffer.from([OPT_OVERLOAD, 1, overload]), ...filled[0]!],
+      options: [{ code: OPT_OVERLOAD, value: Buffer.from([overload]), size: 3 }, ...filled[0]!],
       file: filled[1]!.length ? filled[1]! : null,
       sname: filled[2]!.length ? filled[2]! : null,
     };
   }
 
-  const optionBytes = Buffer.concat([...areas.options, Buffer.from([OPT_END])]);
-  const total = Math.max(OPTIONS_START + optionBytes.length, MIN_ENCODED_LEN);
+  const optionsLen = areas.options.reduce((n, t) => n + t.size, 0) + 1;
+  const total = Math.max(OPTIONS_START + optionsLen, MIN_ENCODED_LEN);
   const out = Buffer.alloc(total);
   out[0] = p.op;
   out[1] = p.htype;
@@ -190,36 +190,56 @@ export function encodePacket(p: DhcpPacket, opts: EncodeOptions = {}): Buffer {
   out.writeUInt32BE(p.xid >>> 0, 4);
   out.writeUInt16BE(p.secs & 0xffff, 8);
   out.writeUInt16BE(p.flags & 0xffff, 10);
-  ipToBuffer(p.ciaddr).copy(out, 12);
-  ipToBuffer(p.yiaddr).copy(out, 16);
-  ipToBuffer(p.siaddr).copy(out, 20);
-  ipToBuffer(p.giaddr).copy(out, 24);
+  writeIp(p.ciaddr, out, 12);
+  writeIp(p.yiaddr, out, 16);
+  writeIp(p.siaddr, out, 20);
+  writeIp(p.giaddr, out, 24);
   p.chaddr.copy(out, 28);
-  if (areas.sname) Buffer.concat([...areas.sname, Buffer.from([OPT_END])]).copy(out, SNAME_OFFSET);
+  if (areas.sname) writeTlvs(out, SNAME_OFFSET, areas.sname);
   else sname.copy(out, SNAME_OFFSET);
-  if (areas.file) Buffer.concat([...areas.file, Buffer.from([OPT_END])]).copy(out, FILE_OFFSET);
+  if (areas.file) writeTlvs(out, FILE_OFFSET, areas.file);
   else file.copy(out, FILE_OFFSET);
   out.writeUInt32BE(MAGIC_COOKIE, FIXED_LEN);
-  optionBytes.copy(out, OPTIONS_START);
+  writeTlvs(out, OPTIONS_START, areas.options);
   return out;
 }
 
-function optionTlvs(options: DhcpOptions): Buffer[] {
-  const codes = options.codes();
-  // RFC 2131 4.1 does not require it, but some ROMs only look for 53 first.
-  const ordered = codes.includes(OPT_MESSAGE_TYPE) ? [OPT_MESSAGE_TYPE, ...codes.filter((c) => c !== OPT_MESSAGE_TYPE)] : codes;
-  const out: Buffer[] = [];
-  for (const code of ordered) {
-    if (code === OPT_OVERLOAD) continue; // framing, decided by the encoder
-    const value = options.get(code)!;
+interface Tlv {
+  code: number;
+  value: Buffer;
+  /** Encoded size: 2 + value length. */
+  size: number;
+}
+
+function writeTlvs(out: Buffer, offset: number, tlvs: Tlv[]): void {
+  let i = offset;
+  for (const t of tlvs) {
+    out[i] = t.code;
+    out[i + 1] = t.value.length;
+    t.value.copy(out, i + 2);
+    i += t.size;
+  }
+  out[i] = OPT_END;
+}
+
+function optionTlvs(options: DhcpOptions): Tlv[] {
+  const out: Tlv[] = [];
+  const push = (code: number, value: Buffer) => {
     if (value.length === 0) {
-      out.push(Buffer.from([code, 0]));
-      continue;
+      out.push({ code, value, size: 2 });
+      return;
     }
     for (let i = 0; i < value.length; i += 255) {
       const chunk = value.subarray(i, Math.min(i + 255, value.length));
-      out.push(Buffer.concat([Buffer.from([code, chunk.length]), chunk]));
+      out.push({ code, value: chunk, size: 2 + chunk.length });
     }
+  };
+  // RFC 2131 4.1 does not require it, but some ROMs only look for 53 first.
+  const type = options.get(OPT_MESSAGE_TYPE);
+  if (type) push(OPT_MESSAGE_TYPE, type);
+  for (const [code, value] of options.entries()) {
+    if (code === OPT_MESSAGE_TYPE || code === OPT_OVERLOAD) continue; // 52 is framing, decided by the encoder
+    push(code, value);
   }
   return out;
 }
