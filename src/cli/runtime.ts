@@ -12,6 +12,7 @@ import { OrderLifecycle } from '../orders/lifecycle.js';
 import { Notifier, NotificationDispatcher, type NotificationSettings } from '../notifications/outbox.js';
 import { MachineOperations } from '../provisioning/machine-operations.js';
 import { DeploymentService } from '../boot/deployments.js';
+import { parseBootConfig } from '../boot/service.js';
 import { DeploymentBootIntents } from '../provisioning/boot-intents.js';
 import { WorkflowRunner } from '../provisioning/workflows/engine.js';
 import { deployWorkflow, type DeployTimeouts } from '../provisioning/workflows/deploy.js';
@@ -67,7 +68,9 @@ export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: Se
   const notifier = new Notifier(settings, secrets, clock);
   const inventory = new InventoryService({ knex, secrets, clock });
   const machines = new MachineOperations({ knex, inventory, registry, clock });
-  const deployments = new DeploymentService(knex, { clock });
+  // The worker refuses deployments of images the boot catalog lacks, when this process has one.
+  const images = parseBootConfig(ctx.config.boot)?.os_images.map((i) => i.name);
+  const deployments = new DeploymentService(knex, { clock, ...(images ? { knownImages: () => images } : {}) });
   return {
     knex,
     secrets,

@@ -10,6 +10,7 @@ import { UsageError } from '../io.js';
 import { runServices, type RoleService } from '../services.js';
 import type { CommandRun } from './types.js';
 import { buildRuntime, buildWorker, type Runtime } from '../runtime.js';
+import { createBootService } from '../../boot/service.js';
 
 export const SERVE_USAGE = `Usage: anvil serve [--listen HOST:PORT] [--roles api,worker,boot,sweeper] [--site CODE] [options]
 
@@ -72,6 +73,28 @@ export function workerService(ctx: CliContext, rt: Runtime = buildRuntime(ctx)):
   };
 }
 
+/** Resolves when `signal` aborts. */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+}
+
+/** The boot role: DHCP, TFTP and HTTP boot on the interface named in `boot:` (off when absent). */
+export function bootRoleService(ctx: CliContext): RoleService {
+  return {
+    name: 'boot',
+    async start(signal) {
+      const boot = createBootService({ config: ctx.config, knex: ctx.knex, logger: ctx.logger });
+      await boot.start(signal);
+      if (boot.enabled) ctx.stdout(`anvil: boot services on ${boot.baseUrl ?? '?'}${boot.dhcp ? ' (DHCP on)' : ''}${boot.tftp ? ' (TFTP on)' : ''}\n`);
+      try {
+        await untilAborted(signal);
+      } finally {
+        await boot.stop();
+      }
+    },
+  };
+}
+
 function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -95,6 +118,7 @@ export function roleServices(ctx: CliContext, roles: readonly ServiceRole[], log
   const factories: Partial<Record<ServiceRole, (ctx: CliContext) => RoleService>> = {
     api: (c) => apiService(c, rt),
     worker: (c) => workerService(c, rt),
+    boot: bootRoleService,
   };
   const services: RoleService[] = [];
   for (const role of roles) {
@@ -124,7 +148,7 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   const services = roleServices(ctx, config.roles, log);
   if (services.length === 0) {
     await ctx.close();
-    throw new UsageError(`none of the roles ${config.roles.join(', ')} is available in this version (available: ${SERVICE_ROLES.filter((r) => r === 'api' || r === 'worker').join(', ')})`);
+    throw new UsageError(`none of the roles ${config.roles.join(', ')} is available in this version (available: ${SERVICE_ROLES.filter((r) => r !== 'sweeper').join(', ')})`);
   }
 
   const stop = new AbortController();
