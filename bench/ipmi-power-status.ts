@@ -3,9 +3,9 @@
  * lanplus driver vs `ipmitool -I lanplus -C 3 ... chassis power status` (one process per operation)
  * vs FreeIPMI `ipmipower --stat` fanning out over all hosts, sequential and N-way concurrent.
  *
- *   node bench/ipmi-run.mjs bench/ipmi-power-status.ts            # 16 BMCs, 4 s per scenario
- *   IPMI_BENCH_SECONDS=2 IPMI_BENCH_BMCS=8 node bench/ipmi-run.mjs bench/ipmi-power-status.ts
- *   IPMI_BENCH_CHASSIS_SCRIPT=0 node bench/ipmi-run.mjs bench/ipmi-power-status.ts
+ *   node --import ./test/support/ts-register.mjs bench/ipmi-power-status.ts            # 16 BMCs, 4 s per scenario
+ *   IPMI_BENCH_SECONDS=2 IPMI_BENCH_BMCS=8 node --import ./test/support/ts-register.mjs bench/ipmi-power-status.ts
+ *   IPMI_BENCH_CHASSIS_SCRIPT=0 node --import ./test/support/ts-register.mjs bench/ipmi-power-status.ts
  *
  * By default the simulators delegate power to a chassis_control shell script, which ipmi_sim forks for
  * every power status read (realistic state, but a few ms of fork/exec per operation on the BMC side).

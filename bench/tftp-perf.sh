@@ -73,10 +73,10 @@ head -c $((1024 * 1024)) /dev/urandom >"$WORK/root/f1m"
 head -c $((16 * 1024 * 1024)) /dev/urandom >"$WORK/root/f16m"
 chmod -R a+rX "$WORK/root"
 
-# The server is TypeScript; transpile just its files with @swc/core (a dev dependency) into $WORK so the
-# child is plain `node` with no loader and no full dist/ build.
-ENTRY=$(node bench/tftp-transpile.mjs "$WORK/build")
-ip netns exec "$NS_S" node "$ENTRY" "$WORK/root" 0.0.0.0 6969 1468 16 >"$WORK/anvil.log" 2>&1 &
+# The server runs from source through the project's module hooks (test/support/ts-register.mjs with
+# @swc/core): files are transpiled once as they load, before anything is timed.
+ROOT_DIR=$(pwd)
+ip netns exec "$NS_S" node --import "$ROOT_DIR/test/support/ts-register.mjs" "$ROOT_DIR/bench/tftp-server.ts" "$WORK/root" 0.0.0.0 6969 1468 16 >"$WORK/anvil.log" 2>&1 &
 ANVIL_PID=$!
 PIDS+=("$ANVIL_PID")
 # -L: foreground, -s: chroot to the root, -a: listen address; -u root because the files are root's

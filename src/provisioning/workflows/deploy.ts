@@ -9,7 +9,10 @@ import type { Notifier } from '../../notifications/outbox.js';
 import { sha512crypt } from '../../boot/crypt.js';
 import { deliveryStatus } from '../../orders/delivery-clock.js';
 import type { BootIntents, MachineBmcs } from '../ports.js';
-import { StepFailedError, type StepDefinition, type StepContext, type WorkflowDefinition, type WorkflowRecord } from './engine.js';
+import { StepFailedError, type StepDefinition, type WorkflowDefinition, type WorkflowRecord } from './engine.js';
+import { bmcStep, CausedFailure, waitForNetworkBoot, type FailureCause } from './steps.js';
+
+export type { FailureCause } from './steps.js';
 
 export interface DeployTimeouts {
   /** From power-on until the machine network-boots; one power-cycle retry, then failure. */
@@ -35,10 +38,6 @@ export interface DeployDeps {
   bootMode?: 'uefi' | 'legacy';
 }
 
-/** Why a delivery failed, for the delivery report's miss causes. */
-export type FailureCause = 'hardware_failure' | 'install_failure' | 'bmc_unreachable';
-
-class CausedFailure extends StepFailedError {}
 
 const SYSTEM = { name: 'system:deployer' };
 
@@ -52,12 +51,6 @@ export function generatePassword(length = 20): string {
     if (v < 256 - (256 % alphabet.length)) out += alphabet[v % alphabet.length];
   }
   return out;
-}
-
-function bmcFailure(err: unknown): never {
-  const e = err as { code?: string; message?: string };
-  if (e?.code === 'bmc_unreachable' || e?.code === 'bmc_auth_failed') throw new CausedFailure(`BMC: ${e.message}`, 'bmc_unreachable');
-  throw err;
 }
 
 /** The customer's delivery e-mail: where the server is and how to log in. */
@@ -77,22 +70,6 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
   const { knex, bmcs, boot, secrets } = deps;
   const clock = deps.clock ?? systemClock;
   const timeouts = { ...DEFAULT_DEPLOY_TIMEOUTS, ...deps.timeouts };
-  const bmcStep = (name: string, action: (ctx: StepContext) => Promise<Record<string, unknown> | void>): StepDefinition => ({
-    name,
-    maxAttempts: 4,
-    runTimeoutMs: 120_000,
-    async run(ctx) {
-      try {
-        const data = await action(ctx);
-        return { outcome: 'done', ...(data ? { data } : {}) };
-      } catch (err) {
-        // Unreachable BMCs are retried by the engine (maxAttempts) before the cause is recorded.
-        if (ctx.attempt >= 4) bmcFailure(err);
-        throw err;
-      }
-    },
-  });
-
   const order = async (wf: WorkflowRecord) => {
     const row = await knex('orders').where({ id: wf.orderId }).first();
     if (!row) throw new StepFailedError(`order ${wf.orderId} no longer exists`);
@@ -151,21 +128,7 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
       await (await bmcs.driverFor(wf.machineId)).setPower('on');
       return { poweredOnAt: clock.now().toISOString() };
     }),
-    {
-      name: 'wait_pxe',
-      maxAttempts: 3,
-      runTimeoutMs: 120_000,
-      async run({ workflow: wf, now, stepStartedAt }) {
-        const since = String(wf.data.poweredOnAt ?? stepStartedAt.toISOString());
-        if (await boot.pxeSeenSince(wf.machineId, since)) return { outcome: 'done' };
-        if (now.getTime() - Date.parse(since) < timeouts.pxeMs) return { outcome: 'wait', retryInMs: timeouts.pollMs, detail: 'waiting for the machine to network-boot' };
-        if (!wf.data.pxeRetried) {
-          await (await bmcs.driverFor(wf.machineId)).setPower('cycle').catch(bmcFailure);
-          return { outcome: 'restart', retryInMs: timeouts.pollMs, data: { pxeRetried: true, poweredOnAt: clock.now().toISOString() }, detail: 'no network boot; power-cycled once' };
-        }
-        throw new CausedFailure(`machine did not network-boot within ${Math.round(timeouts.pxeMs / 1000)} s, also after a power cycle`, 'hardware_failure');
-      },
-    },
+    waitForNetworkBoot({ bmcs, boot, clock, pxeMs: timeouts.pxeMs, pollMs: timeouts.pollMs, what: 'into the installer' }),
     {
       name: 'wait_install',
       maxAttempts: 3,

@@ -5,6 +5,7 @@ import { writeAudit } from '../../db/repositories/audit.js';
 import type { Notifier } from '../../notifications/outbox.js';
 import type { BootIntents, MachineBmcs } from '../ports.js';
 import { StepFailedError, type StepDefinition, type WorkflowDefinition } from './engine.js';
+import { bmcStep, waitForNetworkBoot } from './steps.js';
 import { DEFAULT_DEPLOY_TIMEOUTS } from './deploy.js';
 
 export interface ReleaseDeps {
@@ -31,17 +32,8 @@ export function releaseWorkflow(deps: ReleaseDeps): WorkflowDefinition {
   const pxeMs = deps.timeouts?.pxeMs ?? DEFAULT_DEPLOY_TIMEOUTS.pxeMs;
   const wipeMs = deps.timeouts?.wipeMs ?? 6 * 3_600_000;
   const pollMs = deps.timeouts?.pollMs ?? DEFAULT_DEPLOY_TIMEOUTS.pollMs;
-  const bmcStep = (name: string, fn: (machineId: string) => Promise<Record<string, unknown> | void>): StepDefinition => ({
-    name,
-    maxAttempts: 4,
-    runTimeoutMs: 120_000,
-    async run({ workflow }) {
-      const data = await fn(workflow.machineId);
-      return { outcome: 'done', ...(data ? { data } : {}) };
-    },
-  });
   const steps: StepDefinition[] = [
-    bmcStep('power_off', async (m) => { await (await bmcs.driverFor(m)).setPower('off'); }),
+    bmcStep('power_off', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setPower('off'); }),
     {
       name: 'prepare_wipe',
       maxAttempts: 3,
@@ -55,23 +47,9 @@ export function releaseWorkflow(deps: ReleaseDeps): WorkflowDefinition {
         return { outcome: 'done', data: { deploymentId } };
       },
     },
-    bmcStep('boot_pxe', async (m) => { await (await bmcs.driverFor(m)).setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' }); }),
-    bmcStep('power_on', async (m) => { await (await bmcs.driverFor(m)).setPower('on'); return { poweredOnAt: clock.now().toISOString() }; }),
-    {
-      name: 'wait_pxe',
-      maxAttempts: 3,
-      runTimeoutMs: 120_000,
-      async run({ workflow: wf, now, stepStartedAt }) {
-        const since = String(wf.data.poweredOnAt ?? stepStartedAt.toISOString());
-        if (await boot.pxeSeenSince(wf.machineId, since)) return { outcome: 'done' };
-        if (now.getTime() - Date.parse(since) < pxeMs) return { outcome: 'wait', retryInMs: pollMs };
-        if (!wf.data.pxeRetried) {
-          await (await bmcs.driverFor(wf.machineId)).setPower('cycle');
-          return { outcome: 'restart', retryInMs: pollMs, data: { pxeRetried: true, poweredOnAt: clock.now().toISOString() }, detail: 'no network boot; power-cycled once' };
-        }
-        throw new StepFailedError('machine did not network-boot into the wipe image');
-      },
-    },
+    bmcStep('boot_pxe', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' }); }),
+    bmcStep('power_on', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setPower('on'); return { poweredOnAt: clock.now().toISOString() }; }),
+    waitForNetworkBoot({ bmcs, boot, clock, pxeMs, pollMs, what: 'into the wipe image' }),
     {
       name: 'wait_wipe',
       maxAttempts: 3,
@@ -85,7 +63,7 @@ export function releaseWorkflow(deps: ReleaseDeps): WorkflowDefinition {
         return { outcome: 'wait', retryInMs: pollMs, detail: 'waiting for the wipe image' };
       },
     },
-    bmcStep('power_off_final', async (m) => { await (await bmcs.driverFor(m)).setPower('off'); }),
+    bmcStep('power_off_final', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setPower('off'); }),
   ];
   return {
     kind: 'release',
