@@ -1,7 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { toErrorResponse } from '../../api/error-handler.js';
+import { toErrorResponse } from '../../http-errors.js';
 import { InputError, NotFoundError } from '../../errors.js';
 import { CALLBACK_EVENTS, DEFAULT_TOKEN_TTL_SECONDS, type CallbackEvent, type Deployment, type DeploymentService } from '../deployments.js';
 import { normalizeMac, type BootEventSink, type BootEventType, type BootLookup, type Reservation } from '../lookup.js';
