@@ -1,0 +1,59 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { AnvilConfig } from '../config/schema.js';
+import { AnvilMetrics, registerMetrics } from '../metrics/metrics.js';
+import { startMetricsServer } from '../metrics/server.js';
+import type { SecretBox } from '../secrets/secret-box.js';
+import { createHealthServices, registerHealthServices, type HealthServices, type HealthSettings } from './services.js';
+
+/**
+ * Wiring for `anvil serve`: one set of health services and metrics per process, registered for
+ * the API routes, plus the sweeper role and the optional separate metrics listener. The returned
+ * role objects have the `{name, start(signal)}` shape `cli/services.ts` runs.
+ */
+
+export interface HealthWiring {
+  health: HealthServices;
+  metrics: AnvilMetrics;
+}
+
+/** Creates the process's health services (with the configured webhook) and metrics, and registers both. */
+export function configureHealth(deps: { knex: Knex; secrets: SecretBox; logger: Logger; config: Pick<AnvilConfig, 'notifications' | 'metrics'>; settings?: HealthSettings }): HealthWiring {
+  const metrics = new AnvilMetrics({ knex: deps.knex });
+  const webhook = deps.config.notifications?.webhook;
+  const health = createHealthServices({
+    knex: deps.knex,
+    secrets: deps.secrets,
+    logger: deps.logger.child({ role: 'sweeper' }),
+    notifications: webhook ? { webhook } : null,
+    settings: deps.settings,
+    onSweepFinished: (s) => metrics.observeSweep(s),
+  });
+  registerHealthServices(deps.knex, health);
+  registerMetrics(deps.knex, metrics, deps.config.metrics?.token ?? null);
+  return { health, metrics };
+}
+
+/** The sweeper role: scheduled sweeps of `site` (or every site) and the incident deadline tick. */
+export function sweeperRoleService(wiring: HealthWiring, site: string | null): { name: string; start(signal: AbortSignal): Promise<void> } {
+  return {
+    name: 'sweeper',
+    start: (signal) => wiring.health.sweeper.run(signal, { site }),
+  };
+}
+
+/** Serves /metrics on config `metrics.listen` until `signal` aborts. */
+export function metricsListenerService(wiring: HealthWiring, settings: NonNullable<AnvilConfig['metrics']>, logger: Logger): { name: string; start(signal: AbortSignal): Promise<void> } {
+  return {
+    name: 'metrics',
+    async start(signal) {
+      const srv = await startMetricsServer({ metrics: wiring.metrics, host: settings.listen.host, port: settings.listen.port, token: settings.token ?? null });
+      logger.info({ url: srv.url }, 'metrics listening');
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        else signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+      await srv.close();
+    },
+  };
+}
