@@ -11,6 +11,8 @@ import { defaultBmcRegistry } from '../bmc/registry.js';
 import { OrderService } from '../orders/orders.js';
 import { OrderLifecycle } from '../orders/lifecycle.js';
 import { MachineOperations } from '../provisioning/machine-operations.js';
+import { createHealthServices } from '../health/services.js';
+import { AnvilMetrics } from '../metrics/metrics.js';
 import { authorize } from './auth.js';
 import { errorHandler, notFoundHandler } from './error-handler.js';
 import { requestId } from './request-id.js';
@@ -34,13 +36,17 @@ export interface AppDeps {
 }
 
 /** Order and BMC services without notifications (serve passes the configured ones). */
-function defaultCapabilities(deps: AppDeps, clock: Clock): Pick<ApiServices, 'orders' | 'lifecycle' | 'machines'> {
+function defaultCapabilities(deps: AppDeps, clock: Clock): Pick<ApiServices, 'orders' | 'lifecycle' | 'machines' | 'health' | 'metrics' | 'metricsToken'> {
   const inventory = deps.services?.inventory ?? new InventoryService({ knex: deps.knex, secrets: deps.secrets, clock });
+  const metrics = deps.services?.metrics ?? new AnvilMetrics({ knex: deps.knex });
   const machines = deps.services?.machines ?? new MachineOperations({ knex: deps.knex, inventory, registry: defaultBmcRegistry, clock });
   return {
     machines,
     orders: deps.services?.orders ?? new OrderService({ knex: deps.knex, clock }),
     lifecycle: deps.services?.lifecycle ?? new OrderLifecycle({ knex: deps.knex, bmcs: machines, secrets: deps.secrets, clock }),
+    health: deps.services?.health ?? createHealthServices({ knex: deps.knex, secrets: deps.secrets, clock, onSweepFinished: (sweep) => metrics.observeSweep(sweep) }),
+    metrics,
+    metricsToken: deps.services?.metricsToken ?? null,
   };
 }
 
@@ -61,6 +67,7 @@ export function createApp(deps: AppDeps): Express {
   const routes = deps.routes ?? allRoutes();
   const app = express();
   app.locals.routes = routes;
+  app.locals.services = services;
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestId(deps.logger));

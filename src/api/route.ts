@@ -8,6 +8,8 @@ import type { InventoryService } from '../inventory/service.js';
 import type { OrderService } from '../orders/orders.js';
 import type { OrderLifecycle } from '../orders/lifecycle.js';
 import type { MachineOperations } from '../provisioning/machine-operations.js';
+import type { HealthServices } from '../health/services.js';
+import type { AnvilMetrics } from '../metrics/metrics.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { Principal, TokenService } from '../tokens/service.js';
 import type { ApiRole } from '../tokens/roles.js';
@@ -23,6 +25,10 @@ export interface ApiServices {
   lifecycle: OrderLifecycle;
   /** BMC operations on machines (power, boot device, inspect, verify). */
   machines: MachineOperations;
+  health: HealthServices;
+  metrics: AnvilMetrics;
+  /** The dedicated Prometheus scrape token (config `metrics.token`), accepted on /metrics besides API tokens. */
+  metricsToken: string | null;
 }
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';

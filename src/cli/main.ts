@@ -13,6 +13,7 @@ import { INCIDENT_USAGE, runIncident } from './commands/incident.js';
 import { TOKEN_USAGE, runToken } from './commands/token.js';
 import { MACHINE_USAGE, runMachine } from './commands/machine.js';
 import { ORDER_USAGE, runOrder } from './commands/order.js';
+import { LAB_USAGE, runLab } from './commands/lab.js';
 import type { CommandEnv, CommandRun } from './commands/types.js';
 import { openCliContext } from './context.js';
 import { processIo, UsageError, type CliIo } from './io.js';
@@ -47,6 +48,7 @@ const COMMANDS: Record<string, Command> = {
   order: { summary: 'list orders and show one with its delivery clock', usage: ORDER_USAGE, run: runOrder },
   sweep: { summary: 'run a hardware health sweep of a site or machine now', usage: SWEEP_USAGE, run: runSweep },
   incident: { summary: 'list, show, acknowledge, annotate and resolve incidents', usage: INCIDENT_USAGE, run: runIncident },
+  lab: { summary: 'run the whole lifecycle on this machine with simulated servers', usage: LAB_USAGE, run: runLab },
 };
 
 export const USAGE = `Usage: anvil <command> [arguments] [options]

@@ -18,6 +18,8 @@ import { WorkflowRunner } from '../provisioning/workflows/engine.js';
 import { deployWorkflow, type DeployTimeouts } from '../provisioning/workflows/deploy.js';
 import { releaseWorkflow } from '../provisioning/workflows/release.js';
 import { Provisioner } from '../provisioning/provisioner.js';
+import { configureHealth, type HealthWiring } from '../health/role.js';
+import { silentLogger } from '../log.js';
 
 /** Every capability service of one Anvil process, built once from its configuration. */
 export interface Runtime {
@@ -35,6 +37,8 @@ export interface Runtime {
   machines: MachineOperations;
   deployments: DeploymentService;
   bootIntents: DeploymentBootIntents;
+  /** Sweeps, incidents, maintenance windows, and the process's Prometheus metrics. */
+  health: HealthWiring;
 }
 
 export interface RuntimeOptions {
@@ -60,7 +64,7 @@ export function notificationSettings(config: AnvilConfig): NotificationSettings 
   };
 }
 
-export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: SecretBox }, opts: RuntimeOptions = {}): Runtime {
+export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: SecretBox; logger?: Logger }, opts: RuntimeOptions = {}): Runtime {
   const { knex, secrets } = ctx;
   const clock = opts.clock ?? systemClock;
   const registry = opts.registry ?? defaultBmcRegistry;
@@ -71,11 +75,23 @@ export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: Se
   // The worker refuses deployments of images the boot catalog lacks, when this process has one.
   const images = parseBootConfig(ctx.config.boot)?.os_images.map((i) => i.name);
   const deployments = new DeploymentService(knex, { clock, ...(images ? { knownImages: () => images } : {}) });
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const health = configureHealth({
+    knex,
+    secrets,
+    clock,
+    notifier,
+    drivers: registry,
+    endpointFor: (id) => inventory.getBmcEndpoint(id),
+    owner,
+    logger: ctx.logger ?? silentLogger(),
+  });
   return {
     knex,
     secrets,
     clock,
-    owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    owner,
+    health,
     notificationSettings: settings,
     notifier,
     registry,

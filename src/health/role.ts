@@ -1,10 +1,10 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { AnvilConfig } from '../config/schema.js';
-import { AnvilMetrics, registerMetrics } from '../metrics/metrics.js';
+import { AnvilMetrics } from '../metrics/metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import { createHealthServices, registerHealthServices, type HealthServices, type HealthSettings } from './services.js';
+import { createHealthServices, type HealthServices, type HealthServicesDeps } from './services.js';
 
 /**
  * Wiring for `anvil serve`: one set of health services and metrics per process, registered for
@@ -17,20 +17,14 @@ export interface HealthWiring {
   metrics: AnvilMetrics;
 }
 
-/** Creates the process's health services (with the configured webhook) and metrics, and registers both. */
-export function configureHealth(deps: { knex: Knex; secrets: SecretBox; logger: Logger; config: Pick<AnvilConfig, 'notifications' | 'metrics'>; settings?: HealthSettings }): HealthWiring {
+/** Creates the process's health services (notifying through `notifier`) and metrics. */
+export function configureHealth(
+  deps: Omit<HealthServicesDeps, 'onSweepFinished' | 'logger'> & { logger: Logger; config?: Pick<AnvilConfig, 'notifications'> },
+): HealthWiring {
   const metrics = new AnvilMetrics({ knex: deps.knex });
-  const webhook = deps.config.notifications?.webhook;
-  const health = createHealthServices({
-    knex: deps.knex,
-    secrets: deps.secrets,
-    logger: deps.logger.child({ role: 'sweeper' }),
-    notifications: webhook ? { webhook } : null,
-    settings: deps.settings,
-    onSweepFinished: (s) => metrics.observeSweep(s),
-  });
-  registerHealthServices(deps.knex, health);
-  registerMetrics(deps.knex, metrics, deps.config.metrics?.token ?? null);
+  const { config, ...rest } = deps;
+  const notifications = rest.notifications ?? (config?.notifications?.webhook ? { webhook: config.notifications.webhook } : null);
+  const health = createHealthServices({ ...rest, notifications, logger: deps.logger.child({ role: 'sweeper' }), onSweepFinished: (s) => metrics.observeSweep(s) });
   return { health, metrics };
 }
 

@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { defaultBmcRegistry } from '../bmc/registry.js';
 import { systemClock, type Clock } from '../clock.js';
 import { InventoryService } from '../inventory/service.js';
-import { metricsFor } from '../metrics/metrics.js';
 import { Notifier, type NotificationSettings } from '../notifications/outbox.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { IncidentService } from './incidents.js';
@@ -71,26 +70,4 @@ export function createHealthServices(deps: HealthServicesDeps): HealthServices {
     ...deps.settings,
   });
   return { sweeper, incidents, maintenance };
-}
-
-const registered = new WeakMap<Knex, HealthServices>();
-
-/**
- * Makes `services` the health services API routes use for this database handle (`anvil serve`
- * registers them with the configured notifications; tests register their own). Until the API's
- * service bag carries them, routes look them up by their `knex`.
- */
-export function registerHealthServices(knex: Knex, services: HealthServices): void {
-  registered.set(knex, services);
-}
-
-/** The registered health services for this database handle, created with defaults on first use. */
-export function healthServicesFor(api: { knex: Knex; secrets: SecretBox; clock: Clock }): HealthServices {
-  let services = registered.get(api.knex);
-  if (!services) {
-    const knex = api.knex;
-    services = createHealthServices({ knex, secrets: api.secrets, clock: api.clock, onSweepFinished: (s) => metricsFor(knex).metrics.observeSweep(s) });
-    registered.set(api.knex, services);
-  }
-  return services;
 }

@@ -181,22 +181,3 @@ async function lastSweeps(knex: Knex): Promise<{ site: string; durationMs: numbe
     .select('s.site_code', 's.duration_ms', 's.errors');
   return rows.map((r: Record<string, unknown>) => ({ site: String(r.site_code), durationMs: toCount(r.duration_ms), errors: toCount(r.errors) }));
 }
-
-const registered = new WeakMap<Knex, { metrics: AnvilMetrics; token: string | null }>();
-
-/**
- * The metrics of this database handle, plus the dedicated scrape token from config (`metrics.token`),
- * if any. `anvil serve` registers them; otherwise they are created on first scrape.
- */
-export function registerMetrics(knex: Knex, metrics: AnvilMetrics, token: string | null = null): void {
-  registered.set(knex, { metrics, token });
-}
-
-export function metricsFor(knex: Knex): { metrics: AnvilMetrics; token: string | null } {
-  let entry = registered.get(knex);
-  if (!entry) {
-    entry = { metrics: new AnvilMetrics({ knex }), token: null };
-    registered.set(knex, entry);
-  }
-  return entry;
-}

@@ -1,4 +1,3 @@
-import { healthServicesFor } from '../../health/services.js';
 import {
   AcknowledgeBody, IdParams, IncidentCreate, IncidentDetail, IncidentList, IncidentListQuery, InterventionBody,
   InterventionReport, InterventionReportQuery, NoteBody, ResolveBody,
@@ -17,7 +16,7 @@ export const incidentRoutes: AnyRoute[] = [
     request: { query: IncidentListQuery },
     responses: { 200: { description: 'Incidents', schema: IncidentList } },
     async handler({ query, services }) {
-      return { status: 200, body: { items: await healthServicesFor(services).incidents.list(query) } };
+      return { status: 200, body: { items: await services.health.incidents.list(query) } };
     },
   }),
   defineRoute({
@@ -29,7 +28,7 @@ export const incidentRoutes: AnyRoute[] = [
     request: { body: IncidentCreate },
     responses: { 201: { description: 'Opened; a customer server carries its tier deadlines', schema: IncidentDetail }, 404: { description: 'No such machine' }, 409: { description: 'An incident for this component is already open' } },
     async handler({ body, services, actor }) {
-      return { status: 201, body: await healthServicesFor(services).incidents.create(body, actor) };
+      return { status: 201, body: await services.health.incidents.create(body, actor) };
     },
   }),
   defineRoute({
@@ -41,7 +40,7 @@ export const incidentRoutes: AnyRoute[] = [
     request: { params: IdParams },
     responses: { 200: { description: 'The incident', schema: IncidentDetail }, 404: NOT_FOUND },
     async handler({ params, services }) {
-      return { status: 200, body: await healthServicesFor(services).incidents.get(params.id) };
+      return { status: 200, body: await services.health.incidents.get(params.id) };
     },
   }),
   defineRoute({
@@ -53,7 +52,7 @@ export const incidentRoutes: AnyRoute[] = [
     request: { params: IdParams, body: AcknowledgeBody },
     responses: { 200: { description: 'Acknowledged', schema: IncidentDetail }, 404: NOT_FOUND, 409: { description: 'Already resolved' } },
     async handler({ params, body, services, actor }) {
-      return { status: 200, body: await healthServicesFor(services).incidents.acknowledge(params.id, actor, body.note) };
+      return { status: 200, body: await services.health.incidents.acknowledge(params.id, actor, body.note) };
     },
   }),
   defineRoute({
@@ -65,7 +64,7 @@ export const incidentRoutes: AnyRoute[] = [
     request: { params: IdParams, body: NoteBody },
     responses: { 201: { description: 'Note added', schema: IncidentDetail }, 404: NOT_FOUND },
     async handler({ params, body, services, actor }) {
-      return { status: 201, body: await healthServicesFor(services).incidents.addNote(params.id, body.text, actor) };
+      return { status: 201, body: await services.health.incidents.addNote(params.id, body.text, actor) };
     },
   }),
   defineRoute({
@@ -77,7 +76,7 @@ export const incidentRoutes: AnyRoute[] = [
     request: { params: IdParams, body: InterventionBody },
     responses: { 201: { description: 'Logged', schema: IncidentDetail }, 404: NOT_FOUND },
     async handler({ params, body, services, actor }) {
-      return { status: 201, body: await healthServicesFor(services).incidents.logIntervention(params.id, body, actor) };
+      return { status: 201, body: await services.health.incidents.logIntervention(params.id, body, actor) };
     },
   }),
   defineRoute({
@@ -89,7 +88,7 @@ export const incidentRoutes: AnyRoute[] = [
     request: { params: IdParams, body: ResolveBody },
     responses: { 200: { description: 'Resolved', schema: IncidentDetail }, 404: NOT_FOUND, 409: { description: 'Already resolved' } },
     async handler({ params, body, services, actor }) {
-      return { status: 200, body: await healthServicesFor(services).incidents.resolve(params.id, body.reason, actor) };
+      return { status: 200, body: await services.health.incidents.resolve(params.id, body.reason, actor) };
     },
   }),
   defineRoute({
@@ -101,7 +100,7 @@ export const incidentRoutes: AnyRoute[] = [
     request: { query: InterventionReportQuery },
     responses: { 200: { description: 'The report', schema: InterventionReport } },
     async handler({ query, services }) {
-      return { status: 200, body: await healthServicesFor(services).incidents.interventionReport(query.month) };
+      return { status: 200, body: await services.health.incidents.interventionReport(query.month) };
     },
   }),
 ];

@@ -1,4 +1,3 @@
-import { healthServicesFor } from '../../health/services.js';
 import { MaintenanceListQuery, MaintenanceWindow, MaintenanceWindowCreate, MaintenanceWindowList } from '../../health/schemas.js';
 import { defineRoute, ROLES, type AnyRoute } from '../route.js';
 
@@ -13,7 +12,7 @@ export const maintenanceRoutes: AnyRoute[] = [
     request: { body: MaintenanceWindowCreate },
     responses: { 201: { description: 'Announced', schema: MaintenanceWindow }, 400: { description: 'Window ends before it starts or is over' }, 404: { description: 'Unknown target' } },
     async handler({ body, services, actor }) {
-      return { status: 201, body: await healthServicesFor(services).maintenance.announce(body, actor) };
+      return { status: 201, body: await services.health.maintenance.announce(body, actor) };
     },
   }),
   defineRoute({
@@ -25,7 +24,7 @@ export const maintenanceRoutes: AnyRoute[] = [
     request: { query: MaintenanceListQuery },
     responses: { 200: { description: 'Windows, soonest first', schema: MaintenanceWindowList } },
     async handler({ query, services }) {
-      return { status: 200, body: { items: await healthServicesFor(services).maintenance.list({ includePast: query.include_past ?? false }) } };
+      return { status: 200, body: { items: await services.health.maintenance.list({ includePast: query.include_past ?? false }) } };
     },
   }),
 ];

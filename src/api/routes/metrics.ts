@@ -1,4 +1,3 @@
-import { metricsFor } from '../../metrics/metrics.js';
 import { tokenMatches } from '../../metrics/server.js';
 import { defineRoute, ROLES, type AnyRoute } from '../route.js';
 
@@ -11,10 +10,10 @@ export const metricsRoutes: AnyRoute[] = [
     tags: ['meta'],
     roles: ROLES.readers,
     // The dedicated scrape token is not an API token; it is accepted here besides them.
-    altCredential: (token, services) => (tokenMatches(token, metricsFor(services.knex).token) ? 'metrics-scraper' : null),
+    altCredential: (token, services) => (tokenMatches(token, services.metricsToken) ? 'metrics-scraper' : null),
     responses: { 200: { description: 'Metrics', contentType: 'text/plain; version=0.0.4', schema: undefined } },
     async handler({ services }) {
-      const { contentType, text } = await metricsFor(services.knex).metrics.render();
+      const { contentType, text } = await services.metrics.render();
       return { status: 200, text, contentType };
     },
   }),

@@ -1,4 +1,3 @@
-import { healthServicesFor } from '../../health/services.js';
 import { IdParams, Sweep, SweepCreate, SweepList, SweepListQuery } from '../../health/schemas.js';
 import { defineRoute, ROLES, type AnyRoute } from '../route.js';
 
@@ -17,7 +16,7 @@ export const sweepRoutes: AnyRoute[] = [
       409: { description: 'A sweep of this site is already running (locked)' },
     },
     async handler({ body, services, actor }) {
-      const { sweep } = await healthServicesFor(services).sweeper.start({ site: body.site ?? null, machine: body.machine ?? null, trigger: 'demand', requestedBy: actor.name });
+      const { sweep } = await services.health.sweeper.start({ site: body.site ?? null, machine: body.machine ?? null, trigger: 'demand', requestedBy: actor.name });
       return { status: 202, body: sweep, headers: { location: `/api/v1/sweeps/${sweep.id}` } };
     },
   }),
@@ -30,7 +29,7 @@ export const sweepRoutes: AnyRoute[] = [
     request: { query: SweepListQuery },
     responses: { 200: { description: 'Sweeps', schema: SweepList } },
     async handler({ query, services }) {
-      return { status: 200, body: { items: await healthServicesFor(services).sweeper.listSweeps(query.limit) } };
+      return { status: 200, body: { items: await services.health.sweeper.listSweeps(query.limit) } };
     },
   }),
   defineRoute({
@@ -42,7 +41,7 @@ export const sweepRoutes: AnyRoute[] = [
     request: { params: IdParams },
     responses: { 200: { description: 'The sweep', schema: Sweep }, 404: { description: 'No such sweep' } },
     async handler({ params, services }) {
-      return { status: 200, body: await healthServicesFor(services).sweeper.getSweep(params.id) };
+      return { status: 200, body: await services.health.sweeper.getSweep(params.id) };
     },
   }),
 ];

@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from '../../api/app.js';
-import { SERVICE_ROLES, type ServiceRole } from '../../config/schema.js';
+import type { ServiceRole } from '../../config/schema.js';
+import { closeAll as closeAllBmcs } from '../../bmc/registry.js';
 import { UnavailableError } from '../../errors.js';
 import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
 import { openCliContext, type CliContext } from '../context.js';
@@ -11,6 +12,7 @@ import { runServices, type RoleService } from '../services.js';
 import type { CommandRun } from './types.js';
 import { buildRuntime, buildWorker, type Runtime } from '../runtime.js';
 import { createBootService } from '../../boot/service.js';
+import { metricsListenerService, sweeperRoleService } from '../../health/role.js';
 
 export const SERVE_USAGE = `Usage: anvil serve [--listen HOST:PORT] [--roles api,worker,boot,sweeper] [--site CODE] [options]
 
@@ -33,7 +35,15 @@ export function apiService(ctx: CliContext, rt: Runtime = buildRuntime(ctx)): Ro
         knex: ctx.knex,
         secrets: ctx.secrets,
         logger: ctx.logger.child({ role: 'api' }),
-        services: { inventory: rt.inventory, orders: rt.orders, lifecycle: rt.lifecycle, machines: rt.machines },
+        services: {
+          inventory: rt.inventory,
+          orders: rt.orders,
+          lifecycle: rt.lifecycle,
+          machines: rt.machines,
+          health: rt.health.health,
+          metrics: rt.health.metrics,
+          metricsToken: ctx.config.metrics?.token ?? null,
+        },
       });
       const server = createServer(app);
       const { host, port } = ctx.config.listen;
@@ -79,12 +89,14 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 }
 
 /** The boot role: DHCP, TFTP and HTTP boot on the interface named in `boot:` (off when absent). */
-export function bootRoleService(ctx: CliContext): RoleService {
+export function bootRoleService(ctx: CliContext, rt: Runtime): RoleService {
   return {
     name: 'boot',
     async start(signal) {
       const boot = createBootService({ config: ctx.config, knex: ctx.knex, logger: ctx.logger });
       await boot.start(signal);
+      if (boot.dhcp) rt.health.metrics.addDhcpSource('dhcp', () => boot.dhcp!.stats());
+      if (boot.tftp) rt.health.metrics.addTftpSource('tftp', () => boot.tftp!.stats());
       if (boot.enabled) ctx.stdout(`anvil: boot services on ${boot.baseUrl ?? '?'}${boot.dhcp ? ' (DHCP on)' : ''}${boot.tftp ? ' (TFTP on)' : ''}\n`);
       try {
         await untilAborted(signal);
@@ -115,16 +127,16 @@ function listen(server: Server, host: string, port: number): Promise<void> {
  */
 export function roleServices(ctx: CliContext, roles: readonly ServiceRole[], logger: Logger): RoleService[] {
   const rt = buildRuntime(ctx);
-  const factories: Partial<Record<ServiceRole, (ctx: CliContext) => RoleService>> = {
+  const factories: Record<ServiceRole, (ctx: CliContext) => RoleService> = {
     api: (c) => apiService(c, rt),
     worker: (c) => workerService(c, rt),
-    boot: bootRoleService,
+    boot: (c) => bootRoleService(c, rt),
+    sweeper: (c) => sweeperRoleService(rt.health, c.config.site),
   };
-  const services: RoleService[] = [];
-  for (const role of roles) {
-    const factory = factories[role];
-    if (factory) services.push(factory(ctx));
-    else logger.warn({ role }, `role ${role} is not available in this version; skipping it`);
+  const services: RoleService[] = roles.map((role) => factories[role](ctx));
+  if (ctx.config.metrics) {
+    services.push(metricsListenerService(rt.health, ctx.config.metrics, logger));
+    logger.info({ listen: ctx.config.metrics.listen }, 'metrics on a separate listener');
   }
   return services;
 }
@@ -146,10 +158,6 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   const log = ctx.logger;
   log.info({ roles: config.roles, site: config.site, database: config.database.target.dialect }, 'starting');
   const services = roleServices(ctx, config.roles, log);
-  if (services.length === 0) {
-    await ctx.close();
-    throw new UsageError(`none of the roles ${config.roles.join(', ')} is available in this version (available: ${SERVICE_ROLES.filter((r) => r !== 'sweeper').join(', ')})`);
-  }
 
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -165,6 +173,8 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   }
   try {
     await runServices(services, stop.signal, log);
+    // Redfish sessions are deleted and IPMI sessions closed, so BMC session pools do not fill up.
+    await closeAllBmcs();
     log.info('stopped');
     return 0;
   } finally {

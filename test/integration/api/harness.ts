@@ -15,6 +15,8 @@ export interface ApiHarness {
   readonly app: Express;
   readonly tokens: Record<ApiRole, string>;
   readonly knex: import('knex').Knex;
+  /** The services the app's routes call (health, metrics…). */
+  readonly services: import('../../../src/api/route.js').ApiServices;
   /** Every JSON log line the app wrote (checked for secrets). */
   readonly logs: string[];
   call(method: string, path: string, opts?: { role?: ApiRole | null; token?: string; body?: unknown; raw?: string; type?: string; headers?: Record<string, string> }): Promise<ApiResponse>;
@@ -72,6 +74,9 @@ export function useApi(dialect: TestDialect): ApiHarness {
     tokens,
     get knex() {
       return db.knex;
+    },
+    get services() {
+      return app!.locals.services;
     },
     logs,
     async call(method, path, opts = {}) {

@@ -1,5 +1,4 @@
 import { startMetricsServer } from '../../../src/metrics/server.js';
-import { metricsFor } from '../../../src/metrics/metrics.js';
 import { startRedfishSimFleet, type RedfishSimFleet } from '../../../src/lab/redfish-sim/index.js';
 import { closeAll } from '../../../src/bmc/registry.js';
 import { testDatabases } from '../../support/databases.js';
@@ -149,7 +148,7 @@ describe.each(testDatabases())('health API on %s', (dialect) => {
   });
 
   it('a separate metrics listener with a dedicated token', async () => {
-    const { metrics } = metricsFor(h.knex);
+    const { metrics } = h.services;
     const srv = await startMetricsServer({ metrics, host: '127.0.0.1', port: 0, token: 'scrape-token-0123456789' });
     try {
       expect((await fetch(srv.url)).status).toBe(401);
