@@ -84,6 +84,7 @@ export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: Se
     drivers: registry,
     endpointFor: (id) => inventory.getBmcEndpoint(id),
     owner,
+    settings: ctx.config.health,
     logger: ctx.logger ?? silentLogger(),
   });
   return {
@@ -111,9 +112,13 @@ export interface WorkerParts {
 }
 
 /** The worker role's moving parts: workflows, allocation and clocks, and notification delivery. */
-export function buildWorker(rt: Runtime, logger: Logger, timeouts: Partial<DeployTimeouts> = {}): WorkerParts {
+export function buildWorker(rt: Runtime, logger: Logger, timeouts: Partial<DeployTimeouts> = {}, options: { leaseSeconds?: number } = {}): WorkerParts {
   const deps = { knex: rt.knex, bmcs: rt.machines, boot: rt.bootIntents, secrets: rt.secrets, notifier: rt.notifier, clock: rt.clock, timeouts };
-  const runner = new WorkflowRunner({ knex: rt.knex, owner: rt.owner, clock: rt.clock, logger, definitions: [deployWorkflow(deps), releaseWorkflow(deps)] });
+  const runner = new WorkflowRunner({
+    knex: rt.knex, owner: rt.owner, clock: rt.clock, logger, definitions: [deployWorkflow(deps), releaseWorkflow(deps)],
+    // Short leases (the crash test, the lab) let another worker take over a dead one's work sooner.
+    ...(options.leaseSeconds !== undefined ? { leaseSeconds: options.leaseSeconds } : {}),
+  });
   const provisioner = new Provisioner({ knex: rt.knex, orders: rt.orders, runner, clock: rt.clock, logger });
   const dispatcher = new NotificationDispatcher({
     knex: rt.knex,

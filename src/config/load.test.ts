@@ -64,6 +64,16 @@ describe('loadConfig', () => {
     expect(c.boot).toEqual({ dhcp: { interfaces: ['eth1'] } });
   });
 
+  it('reads the health section, with the contract defaults when it is absent', () => {
+    const none = loadConfig({ env: {}, flags: {} });
+    expect(none.health).toEqual({ intervalMinutes: 15, concurrency: 64, machineBudgetMs: 30_000, retentionDays: 30, autoResolveAfter: 2 });
+    const yaml = 'health:\n  interval_minutes: 5\n  machine_budget_seconds: 10\n';
+    const c = loadConfig({ env: {}, flags: { config: 'h.yaml' }, readFile: files({ 'h.yaml': yaml }) });
+    expect(c.health).toMatchObject({ intervalMinutes: 5, machineBudgetMs: 10_000, concurrency: 64 });
+    const bad = configError(() => loadConfig({ env: {}, flags: { config: 'h.yaml' }, readFile: files({ 'h.yaml': 'health:\n  concurrency: 0\n' }) }));
+    expect(bad.message).toMatch(/^h\.yaml:2: health\.concurrency/);
+  });
+
   it.each([
     [{ flags: { listen: 'localhost' } }, '--listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got "localhost"'],
     [{ env: { ANVIL_LISTEN: '1.2.3.4:99999' } }, 'ANVIL_LISTEN: port 99999 is out of range 0-65535'],

@@ -128,6 +128,13 @@ export function loadConfig(options: LoadConfigOptions = {}): AnvilConfig {
     boot: file?.values.boot,
     notifications: file?.values.notifications as AnvilConfig['notifications'],
     metrics,
+    health: {
+      intervalMinutes: file?.values.health?.interval_minutes ?? 15,
+      concurrency: file?.values.health?.concurrency ?? 64,
+      machineBudgetMs: (file?.values.health?.machine_budget_seconds ?? 30) * 1000,
+      retentionDays: file?.values.health?.retention_days ?? 30,
+      autoResolveAfter: file?.values.health?.auto_resolve_after ?? 2,
+    },
     configFile: configPath ? resolve(configPath) : null,
   };
 }

@@ -49,6 +49,16 @@ export const FileConfigSchema = z
       })
       .strict()
       .optional(),
+    health: z
+      .object({
+        interval_minutes: z.number().min(1).max(24 * 60).default(15),
+        concurrency: z.number().int().min(1).max(1024).default(64),
+        machine_budget_seconds: z.number().min(1).max(600).default(30),
+        retention_days: z.number().int().min(1).max(3650).default(30),
+        auto_resolve_after: z.number().int().min(1).max(100).default(2),
+      })
+      .strict()
+      .optional(),
     metrics: z
       .object({
         listen: z.string().min(1),
@@ -101,6 +111,8 @@ export interface AnvilConfig {
   boot: Record<string, unknown> | undefined;
   notifications: { webhook?: WebhookConfig; smtp?: SmtpConfig } | undefined;
   metrics: { listen: ListenAddress; token?: string } | undefined;
+  /** Health sweeps (`health:`); defaults apply when absent. */
+  health: { intervalMinutes: number; concurrency: number; machineBudgetMs: number; retentionDays: number; autoResolveAfter: number };
   /** The config file that was read, if any. */
   configFile: string | null;
 }
