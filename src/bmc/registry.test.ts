@@ -88,6 +88,31 @@ describe('BmcRegistry', () => {
     expect(registry.size).toBe(0);
   });
 
+  it('closes the least recently used driver beyond maxDrivers, keeping recently used ones', async () => {
+    const closed: string[] = [];
+    const registry = new BmcRegistry({
+      queue: new BmcOperationQueue(),
+      maxDrivers: 256,
+      factories: {
+        redfish: (e) => {
+          const d = createFakeDriver(e, new FakeBmcDirectory());
+          const close = d.close.bind(d);
+          d.close = async () => { closed.push(e.host); await close(); };
+          return d;
+        },
+      },
+    });
+    const host = (i: number) => `10.9.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+    const first = registry.driverFor({ ...redfish, host: host(0) });
+    for (let i = 1; i < 256; i++) registry.driverFor({ ...redfish, host: host(i) });
+    expect(registry.driverFor({ ...redfish, host: host(0) })).toBe(first); // a hit refreshes it
+    registry.driverFor({ ...redfish, host: host(256) });
+    expect(registry.size).toBe(256);
+    expect(closed).toEqual([host(1)]);
+    expect(registry.driverFor({ ...redfish, host: host(0) })).toBe(first);
+    await registry.closeAll();
+  });
+
   it('returns serialised drivers that work, and validates first', async () => {
     const { registry, dir } = make();
     const d = registry.driverFor(redfish);

@@ -17,6 +17,12 @@ export type DriverFactory = (endpoint: BmcEndpoint) => BmcDriver;
 export interface BmcRegistryOptions extends SerializeOptions {
   /** Overrides per protocol (tests inject here rather than mocking modules). */
   factories?: Partial<Record<BmcEndpoint['protocol'], DriverFactory>>;
+  /**
+   * How many drivers (each with its sessions and sockets) stay cached; the least recently used is
+   * closed beyond that, so a sweep over a 10,000-machine fleet does not keep 10,000 sessions open.
+   * Default 2048; never below 256, so drivers in use by a sweep's concurrent slots are not evicted.
+   */
+  maxDrivers?: number;
 }
 
 const TLS_PIN = /^sha256:(?:[0-9a-f]{64}|(?:[0-9a-f]{2}:){31}[0-9a-f]{2})$/i;
@@ -86,11 +92,25 @@ export class BmcRegistry {
     const slot = `${endpoint.protocol}|${bmc}|${endpoint.systemId ?? ''}`;
     const key = cacheKey(endpoint);
     const cached = this.drivers.get(slot);
-    if (cached && cached.key === key) return cached.driver;
-    if (cached) void cached.inner.close().catch(() => undefined);
+    if (cached && cached.key === key) {
+      // Map order is recency order: move the hit to the end.
+      this.drivers.delete(slot);
+      this.drivers.set(slot, cached);
+      return cached.driver;
+    }
+    if (cached) {
+      this.drivers.delete(slot);
+      void cached.inner.close().catch(() => undefined);
+    }
     const inner = this.factoryFor(endpoint.protocol)(endpoint);
     const driver = serializeDriver(bmc, inner, this.options);
     this.drivers.set(slot, { key, driver, inner });
+    const max = Math.max(256, this.options.maxDrivers ?? 2048);
+    while (this.drivers.size > max) {
+      const [oldest, entry] = this.drivers.entries().next().value as [string, { inner: BmcDriver }];
+      this.drivers.delete(oldest);
+      void entry.inner.close().catch(() => undefined);
+    }
     return driver;
   }
 
