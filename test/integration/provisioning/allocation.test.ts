@@ -1,6 +1,13 @@
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
 import { allocateMachine } from '../../../src/provisioning/allocation.js';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Knex } from 'knex';
+import { createTestDatabase } from '../../support/databases.js';
+import { tsNodeArgs } from '../../support/ts-child.js';
 
 const now = () => new Date().toISOString();
 
@@ -75,4 +82,30 @@ describe.each(testDatabases())('allocation on %s', (dialect) => {
     expect(await allocateMachine(t.knex, { orderId: order!, hardwareProfile: 'std', country: 'CA' }, now())).toBeNull();
     expect(await t.knex('machines').where({ order_id: order }).count({ n: '*' }).then((r) => Number(r[0]!.n))).toBe(1);
   });
+});
+
+const run = promisify(execFile);
+
+describe.each(testDatabases())('allocation by two Anvil processes on %s', (dialect) => {
+  it('gives 10 matching machines to exactly 10 of 50 orders placed through two processes at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anvil-alloc-'));
+    // Two processes need a shared database: a file for SQLite, a schema for PostgreSQL.
+    const db = await createTestDatabase(dialect, dialect === 'sqlite' ? { file: join(dir, 'anvil.sqlite') } : {});
+    try {
+      await seed(db.knex);
+      const orders = await insertOrders(db.knex, 'p', 50, 'MA');
+      const halves = [orders.slice(0, 25), orders.slice(25)];
+      const outputs = await Promise.all(halves.map((ids) => run(process.execPath, tsNodeArgs('test/support/allocate-child.ts', [db.url, ...ids]), { timeout: 60_000 })));
+      const results: Record<string, string | null> = Object.assign({}, ...outputs.map((o) => JSON.parse(o.stdout.trim())));
+      const taken = Object.values(results).filter((m): m is string => m !== null);
+      expect(taken).toHaveLength(10);
+      expect(new Set(taken).size).toBe(10);
+      expect(taken.every((m) => m.startsWith('ma-'))).toBe(true);
+      const waiting = await db.knex('orders').where({ status: 'received' }).count({ n: '*' });
+      expect(Number(waiting[0]!.n)).toBe(40);
+    } finally {
+      await db.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
