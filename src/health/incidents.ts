@@ -194,6 +194,15 @@ export class IncidentService {
         subjectType: 'incident',
         subjectId: id,
         data: this.payload({ ...row, machine_serial: machine.serial }, customer),
+        email: {
+          to: customer.contactEmail,
+          subject: `[${String(row.severity)}] Incident on your server ${customer.hostname}`,
+          text: [
+            `We detected a problem on your dedicated server ${customer.hostname}: ${String(row.title)}.`,
+            `Severity: ${String(row.severity)}. Our team is on it${row.resolve_by ? `; your ${customer.supportTier.replace('_', ' ')} support commits to resolving it by ${toIso(row.resolve_by)}` : ''}.`,
+            'We will write again when it is resolved. We never act on your data without your express request.',
+          ].join('\n'),
+        },
       });
       if (ids.length > 0) row.notified_at = now;
     }
