@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type {
   BmcCallContext,
   BmcDriver,
@@ -159,6 +160,9 @@ export interface Deadline {
  */
 export function deadline(ms: number, parent?: AbortSignal): Deadline {
   const controller = new AbortController();
+  // One operation's signal is shared by every request it fans out to (Redfish health reads dozens
+  // of resources), each with its own deadline listening here: not a leak, so no warning.
+  setMaxListeners(256, controller.signal);
   let expired = false;
   const timer = setTimeout(() => {
     expired = true;
