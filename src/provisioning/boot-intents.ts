@@ -20,10 +20,13 @@ export class DeploymentBootIntents implements BootIntents {
 
   async prepare(machineId: string, spec: DeploymentSpec): Promise<{ deploymentId: string }> {
     try {
+      // Orders carry a fully qualified name; the installer takes the host label and the domain apart.
+      const [label, ...domain] = (spec.hostname ?? '').split('.');
       const { deployment } = await this.deployments.createDeployment(machineId, {
         kind: spec.kind,
         os_image: spec.kind === 'wipe' ? this.wipeImage : (spec.osImage ?? undefined),
-        ...(spec.hostname ? { hostname: spec.hostname } : {}),
+        ...(label ? { hostname: label } : {}),
+        ...(domain.length > 0 ? { network: { domain: domain.join('.') } } : {}),
         ssh_keys: spec.sshKeys ?? [],
         ...(spec.rootPasswordHash ? { root_password_hash: spec.rootPasswordHash } : {}),
       });

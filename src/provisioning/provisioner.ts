@@ -43,7 +43,12 @@ export class Provisioner {
       } catch (err) {
         this.opts.logger?.error({ err }, 'provisioner pass failed');
       }
-      if (busy) continue;
+      // Yield to I/O between busy passes: with better-sqlite3 every query completes synchronously,
+      // so back-to-back passes would starve sockets and timers (the boot services in this process).
+      if (busy) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, idleMs);
         signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });

@@ -29,7 +29,7 @@ export const runLab: CommandRun = async (argv, _flags, env) => {
   const speed = values.speed === undefined ? 1 : Number(values.speed);
   if (!Number.isFinite(speed) || speed <= 0 || speed > 1000) throw new UsageError(`--speed must be a number in (0, 1000] (got ${String(values.speed)})`, LAB_USAGE);
   const io = env.io;
-  const tty = !values.plain && io.stdout === undefined ? false : !values.plain && Boolean(process.stdout.isTTY) && !io.env.CI;
+  const tty = !values.plain && Boolean(process.stdout.isTTY) && !io.env.CI;
   const view = new LabView(io.stdout, tty);
 
   view.setPhase('starting simulators and roles');
@@ -41,8 +41,8 @@ export const runLab: CommandRun = async (argv, _flags, env) => {
     const report = await lab.runScenario();
     view.setPhase('done');
     view.report(report);
-    io.stdout(`\nAnvil's log: ${lab.dataDir}/anvil.log\n`);
     if (!values.keep) return 0;
+    io.stdout(`\nAnvil's log: ${lab.dataDir}/anvil.log\n`);
     io.stdout(
       [
         '',

@@ -30,6 +30,17 @@ export type SimHealthChange =
   | { kind: 'psu'; index?: number; state: 'failed' | 'ok' }
   | { kind: 'log'; severity: 'OK' | 'Warning' | 'Critical'; message: string };
 
+/** A settled power change, as `onPowerChange` listeners see it. */
+export interface SimPowerChange {
+  systemId: string;
+  /** The new PowerState (`On` / `Off`). */
+  power: string;
+  /** The ResetType that caused it (`On`, `ForceOff`, `PowerCycle`, ...). */
+  cause: string;
+  /** The boot override in force at this change, before a one-time override is consumed. */
+  boot: RedfishDoc;
+}
+
 export interface SimInstanceOptions {
   index: number;
   mockup: Mockup;
@@ -118,6 +129,7 @@ export class RedfishSimInstance {
   private nextLogId = 1000;
   private readonly macByPath = new Map<string, string>();
   private readonly hung = new Set<ServerResponse>();
+  private readonly powerListeners = new Set<(change: SimPowerChange) => void>();
 
   constructor(private readonly opts: SimInstanceOptions) {
     this.index = opts.index;
@@ -194,6 +206,21 @@ export class RedfishSimInstance {
   private etagOf(path: string): string {
     const tag = `"${this.serial}-${path.split('/').pop()}-${this.systems.get(path)!.version}"`;
     return this.opts.etagStyle === 'weak' ? `W/${tag}` : tag;
+  }
+
+  /**
+   * Calls `listener` whenever a system's PowerState settles (after any power delay), with the
+   * boot override that applied to that power-on (a one-time override is consumed right after).
+   * Returns the function that removes the listener. The lab's simulated machines boot from this.
+   */
+  onPowerChange(listener: (change: SimPowerChange) => void): () => void {
+    this.powerListeners.add(listener);
+    return () => this.powerListeners.delete(listener);
+  }
+
+  /** True while any fault is injected (a machine behind a broken BMC does nothing). */
+  get hasFaults(): boolean {
+    return this.faults.length > 0;
   }
 
   /** Live session count. */
@@ -452,6 +479,8 @@ export class RedfishSimInstance {
       const finish = (): void => {
         state.power = to;
         state.timer = null;
+        const change: SimPowerChange = { systemId: path.split('/').pop()!, power: to, cause: resetType, boot: { ...state.boot } };
+        for (const listener of this.powerListeners) listener(change);
         if (to === 'On' && state.boot.BootSourceOverrideEnabled === 'Once') {
           // A one-time override is consumed by the boot it applied to.
           state.boot.BootSourceOverrideEnabled = 'Disabled';

@@ -125,8 +125,10 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
       await (await bmcs.driverFor(wf.machineId)).setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' });
     }),
     bmcStep('power_on', async ({ workflow: wf }) => {
+      // Taken before the power call: a machine that boots at once still counts as booted after it.
+      const poweredOnAt = clock.now().toISOString();
       await (await bmcs.driverFor(wf.machineId)).setPower('on');
-      return { poweredOnAt: clock.now().toISOString() };
+      return { poweredOnAt };
     }),
     waitForNetworkBoot({ bmcs, boot, clock, pxeMs: timeouts.pxeMs, pollMs: timeouts.pollMs, what: 'into the installer' }),
     {

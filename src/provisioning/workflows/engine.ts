@@ -200,7 +200,11 @@ export class WorkflowRunner {
       } catch (err) {
         this.opts.logger?.error({ err }, 'workflow runner pass failed');
       }
-      if (ran > 0) continue;
+      if (ran > 0) {
+        // Yield to I/O between busy passes (synchronous SQLite would otherwise starve the event loop).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, idleMs);
         signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });

@@ -48,7 +48,11 @@ export function releaseWorkflow(deps: ReleaseDeps): WorkflowDefinition {
       },
     },
     bmcStep('boot_pxe', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' }); }),
-    bmcStep('power_on', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setPower('on'); return { poweredOnAt: clock.now().toISOString() }; }),
+    bmcStep('power_on', async ({ workflow: { machineId: m } }) => {
+      const poweredOnAt = clock.now().toISOString();
+      await (await bmcs.driverFor(m)).setPower('on');
+      return { poweredOnAt };
+    }),
     waitForNetworkBoot({ bmcs, boot, clock, pxeMs, pollMs, what: 'into the wipe image' }),
     {
       name: 'wait_wipe',

@@ -1,0 +1,131 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { createBootService, type BootService } from '../boot/service.js';
+import { InventoryService } from '../inventory/service.js';
+import { defaultBmcRegistry } from '../bmc/registry.js';
+import { MachineOperations } from '../provisioning/machine-operations.js';
+import type { SecretBox } from '../secrets/secret-box.js';
+import { startRedfishSimFleet, type RedfishSimFleet } from './redfish-sim/index.js';
+import { LabDhcpSegment, SimulatedMachine, type MachineEvent } from './pxe-machine.js';
+
+/**
+ * A site of simulated servers attached to a database, for tests and benchmarks that drive Anvil
+ * without the lab's HTTP scaffolding: `count` Redfish BMCs with a simulated server each, enrolled
+ * through the inventory import, and the boot role (DHCP, TFTP, HTTP) on loopback. Workers may run
+ * anywhere on the same database (this process or child processes).
+ */
+
+export interface SimSiteOptions {
+  knex: Knex;
+  secrets: SecretBox;
+  logger: Logger;
+  count: number;
+  /** Site code (default `MA-SIM1`) and its country (default `MA`). */
+  site?: string;
+  country?: string;
+  hardwareProfile?: string;
+  /** Simulated install time. */
+  installMs: number;
+  /** TFTP block size of the simulated ROMs (see SimulatedMachineOptions). */
+  tftpBlksize?: number;
+  onEvent?: (e: MachineEvent) => void;
+}
+
+export interface SimSite {
+  fleet: RedfishSimFleet;
+  boot: BootService;
+  machines: SimulatedMachine[];
+  /** Machine ids by serial. */
+  ids: Map<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The OS images a simulated site's boot service knows. */
+export const SIM_OS_IMAGES = [
+  { name: 'debian-12', family: 'debian', kernel_url: 'http://mirror.lab.anvil/debian/linux', initrd_url: 'http://mirror.lab.anvil/debian/initrd.gz', repo_url: 'http://mirror.lab.anvil/debian/' },
+  { name: 'wipe', family: 'cloud', kernel_url: 'http://mirror.lab.anvil/wipe/vmlinuz', initrd_url: 'http://mirror.lab.anvil/wipe/initrd.img', repo_url: 'http://mirror.lab.anvil/wipe/' },
+];
+
+function mac(i: number, nic: number): string {
+  return `52:54:${(0xa0 + nic).toString(16)}:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
+  const site = opts.site ?? 'MA-SIM1';
+  const country = opts.country ?? 'MA';
+  const profile = opts.hardwareProfile ?? 'sim-64g';
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        await c();
+      } catch {
+        /* keep stopping the rest */
+      }
+    }
+  };
+  try {
+    const fleet = await startRedfishSimFleet({ count: opts.count, initialPower: 'Off', username: 'root', password: 'sim-calvin', macsFor: (i) => [mac(i, 0), mac(i, 1)], serialPrefix: `${site.replace(/-/g, '')}-` });
+    cleanups.push(() => fleet.stop());
+    const inventory = {
+      sites: [{ code: site, name: `Simulated ${site}`, country, city: 'Loopback', timezone: 'UTC' }],
+      machines: fleet.instances.map((inst, i) => {
+        const ep = fleet.endpoint(i);
+        // 127.x.y.z: loopback addresses the host really has, one per machine.
+        const ip = `127.${100 + Math.floor(i / 250)}.0.${(i % 250) + 1}`;
+        return {
+          serial: inst.serial,
+          hardware_profile: profile,
+          site,
+          bmc: { protocol: 'redfish', host: ep.host, port: ep.port, username: ep.username, password: ep.password, tls: ep.tls },
+          nics: [
+            { name: 'eno1', mac: mac(i, 0), pxe: true, ipv4: { address: ip, prefix: 8 } },
+            { name: 'eno2', mac: mac(i, 1), pxe: false },
+          ],
+        };
+      }),
+    };
+    const inv = new InventoryService({ knex: opts.knex, secrets: opts.secrets });
+    await inv.importInventory(inventory, { actor: { name: 'sim-site' }, fileName: 'sim-site' });
+
+    const segment = new LabDhcpSegment();
+    const clientPort = await segment.open(0);
+    cleanups.push(() => segment.close());
+    const boot = createBootService({
+      config: {
+        boot: {
+          interface: 'lo',
+          address: '127.0.0.1',
+          subnets: [{ site, network: '127.0.0.0/8' }],
+          http: { port: 0 },
+          dhcp: { mode: 'authoritative', port: 0, client_port: clientPort },
+          tftp: { port: 0, root_dir: join(tmpdir(), 'anvil-sim-tftp') },
+          os_images: SIM_OS_IMAGES,
+          lookup_poll_ms: 300,
+        },
+      },
+      knex: opts.knex,
+      logger: opts.logger,
+    });
+    await boot.start();
+    cleanups.push(() => boot.stop());
+    const endpoints = { serverAddress: '127.0.0.1', dhcpPort: boot.dhcp!.ports()[0]!, tftpPort: boot.tftp!.address().port };
+    const machines = fleet.instances.map(
+      (inst, i) => new SimulatedMachine({ serial: inst.serial, mac: mac(i, 0), bmc: inst, segment, boot: () => endpoints, installMs: opts.installMs, ...(opts.tftpBlksize ? { tftpBlksize: opts.tftpBlksize } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) }),
+    );
+    cleanups.push(() => machines.forEach((m) => m.detach()));
+    const rows = (await opts.knex('machines').where({ site_id: opts.knex('sites').where({ code: site }).select('id') }).select('id', 'serial')) as { id: string; serial: string }[];
+    const ids = new Map(rows.map((r) => [r.serial, r.id]));
+    // Verification through the BMCs makes them `available`, as an operator's `machine verify` would.
+    const ops = new MachineOperations({ knex: opts.knex, inventory: inv, registry: defaultBmcRegistry });
+    const verified = await ops.verifyAll({ name: 'sim-site' }, 32);
+    const bad = verified.filter((v) => v.provision_state !== 'available');
+    if (bad.length > 0) throw new Error(`simulated machines failed verification: ${bad.map((b) => `${b.serial}: ${b.last_error}`).slice(0, 3).join('; ')}`);
+    return { fleet, boot, machines, ids, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
