@@ -199,7 +199,8 @@ export function isRetryable(err: unknown): boolean {
   return false;
 }
 
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+/** Waits `ms`, rejecting with the signal's reason as soon as it aborts. */
+export const abortableSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {
@@ -265,7 +266,7 @@ export function serializeDriver(bmcKey: string, driver: BmcDriver, options: Seri
               }
               if (callerAborted || attempts >= maxAttempts || !isRetryable(lastError)) throw lastError;
               const delay = backoffMs * 2 ** (attempts - 1) * (0.8 + Math.random() * 0.4);
-              await defaultSleep(delay, ctx?.signal);
+              await abortableSleep(delay, ctx?.signal);
             } finally {
               limit.dispose();
             }

@@ -4,6 +4,7 @@ import { BmcAuthError, BmcError, BmcUnreachableError } from '../../errors.js';
 import { deadline } from '../serialize.js';
 import { redfishErrorMessage } from './messages.js';
 import { connectorFor, FingerprintMismatchError, parseTlsPolicy } from './tls.js';
+import { abortableSleep } from '../serialize.js';
 
 /**
  * A small Redfish HTTP client for one BMC: one undici Agent (at most 2 connections, because BMC
@@ -61,19 +62,7 @@ function headerValue(headers: Record<string, string | string[] | undefined>, nam
   return Array.isArray(v) ? (v[0] ?? null) : v;
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+const sleep = abortableSleep;
 
 export class RedfishClient {
   readonly base: string;

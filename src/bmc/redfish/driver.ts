@@ -30,6 +30,7 @@ import {
 } from './health.js';
 import { BOOT_MODES, BOOT_TARGETS, bootObject, type RedfishDoc, type VendorAdapter } from './vendors/adapter.js';
 import { detectVendor } from './vendors/index.js';
+import { abortableSleep } from '../serialize.js';
 
 /**
  * The Redfish implementation of BmcDriver. One instance per BMC; discovery (service root, the
@@ -60,19 +61,7 @@ interface Discovery {
   systemPath: string;
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+const sleep = abortableSleep;
 
 function odataId(link: unknown): string | null {
   if (typeof link === 'object' && link !== null) {
