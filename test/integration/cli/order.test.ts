@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { main } from '../../../src/cli/main.js';
+import { connect, migrateLatest } from '../../../src/db/connect.js';
+import { OrderService } from '../../../src/orders/orders.js';
+
+describe('anvil order CLI', () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  let orderId: string;
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env });
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'anvil-order-cli-'));
+    const file = join(dir, 'anvil.sqlite');
+    env = { DATABASE_URL: `sqlite:${file}`, ANVIL_SECRET_KEY: randomBytes(32).toString('base64'), ANVIL_LOG_LEVEL: 'error' };
+    const knex = connect({ dialect: 'sqlite', location: file });
+    await migrateLatest(knex);
+    const ts = new Date().toISOString();
+    await knex('sites').insert({ id: 's', code: 'MA-NOU1', name: 'Nouacer', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', created_at: ts, updated_at: ts });
+    const { order } = await new OrderService({ knex }).createOrder({
+      external_id: 'WHMCS-9', customer_id: 'cust-9', contact_email: 'c@example.com', hardware_profile: 'std', country: 'MA', os_image: 'debian-12',
+      hostname: 'srv9.example.com', root_password: true, support_tier: 'fully_managed', paid_at: ts,
+    }, 'cli-order-1', { name: 'test' });
+    orderId = order.id;
+    await knex.destroy();
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('lists orders with their delivery clock and time left', async () => {
+    const r = await run('order', 'list', '--status', 'received');
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toMatch(/^ID\s+EXTERNAL\s+CUSTOMER\s+STATUS\s+CLOCK\s+LEFT\s+MACHINE$/);
+    expect(r.stdout).toMatch(new RegExp(`${orderId}\\s+WHMCS-9\\s+cust-9\\s+received\\s+on_track\\s+2[34]h\\d\\dm\\s+-`));
+    expect((await run('order', 'list', '--clock', 'breached')).stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('shows one order, and refuses bad usage (2) and unknown orders (1)', async () => {
+    const r = await run('order', 'show', orderId);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('customer   cust-9 <c@example.com>, fully_managed');
+    expect(r.stdout).toMatch(/clock {6}on_track: paid .*, deadline .*, 2[34]h\d\dm left/);
+    expect((await run('order', 'show')).code).toBe(2);
+    const missing = await run('order', 'show', 'nope');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('anvil: order nope not found');
+  });
+});
