@@ -1,4 +1,7 @@
-import { z } from '../api/zod.js';
+import { extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+
+extendZodWithOpenApi(z);
 
 /** Request and response shapes of the health API (sweeps, machine health, incidents, maintenance). */
 
