@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../log.js';
 import { json, toBool, toCount, toIso } from '../db/sql.js';
-import { DEFAULT_LEASE_SECONDS, type DhcpSubnetConfig } from './dhcp/config.js';
+import { DEFAULT_LEASE_SECONDS, type DhcpSubnetConfig, type ResolvedSubnet } from './dhcp/config.js';
 import { inNetwork, parseCidr, type Ipv4Network } from './dhcp/net.js';
 
 /**
@@ -103,17 +103,9 @@ export interface DbBootLookup extends BootLookup {
   readonly size: number;
 }
 
-interface ParsedSubnet {
-  site: string;
-  network: Ipv4Network;
-  gateway: string | null;
-  dns: string[];
-  domain: string | null;
-  leaseSeconds: number;
-}
 
 export function createDbBootLookup(knex: Knex, options: DbBootLookupOptions): DbBootLookup {
-  const subnets: ParsedSubnet[] = options.subnets.map((s) => ({
+  const subnets: ResolvedSubnet[] = options.subnets.map((s) => ({
     site: s.site,
     network: parseCidr(s.network),
     gateway: s.gateway ?? null,

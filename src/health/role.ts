@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { AnvilConfig } from '../config/schema.js';
 import { AnvilMetrics } from '../metrics/metrics.js';
+import { untilAborted } from '../clock.js';
 import { startMetricsServer } from '../metrics/server.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { createHealthServices, type HealthServices, type HealthServicesDeps } from './services.js';
@@ -43,10 +44,7 @@ export function metricsListenerService(wiring: HealthWiring, settings: NonNullab
     async start(signal) {
       const srv = await startMetricsServer({ metrics: wiring.metrics, host: settings.listen.host, port: settings.listen.port, token: settings.token ?? null });
       logger.info({ url: srv.url }, 'metrics listening');
-      await new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        else signal.addEventListener('abort', () => resolve(), { once: true });
-      });
+      await untilAborted(signal);
       await srv.close();
     },
   };

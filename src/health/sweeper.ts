@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { BmcDriver, BmcEndpoint, ComponentHealth, ComponentStatus, HealthReport, PowerState } from '../bmc/driver.js';
-import { systemClock, type Clock } from '../clock.js';
+import { pause, systemClock, type Clock } from '../clock.js';
 import { releaseLease, renewLease, tryClaimLease } from '../db/leases.js';
 import { writeAudit } from '../db/repositories/audit.js';
 import { dbNow, dbNowPlus, toIso } from '../db/sql.js';
@@ -257,7 +257,7 @@ export class Sweeper {
       } catch (err) {
         this.opts.logger?.error({ err: (err as Error).message }, 'sweeper tick failed');
       }
-      await sleep(pollMs, signal);
+      await pause(pollMs, signal);
     }
     await this.idle();
   }
@@ -561,15 +561,3 @@ export function mapSweep(r: Record<string, unknown>, now: Date = new Date()): Sw
   };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { fetch } from 'undici';
 import { createTransport, type Transporter } from 'nodemailer';
 import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
+import { pause, systemClock } from '../clock.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import { releaseLease, tryClaimLease } from '../db/leases.js';
 import { toIso } from '../db/sql.js';
@@ -199,10 +199,7 @@ export class NotificationDispatcher {
       } catch (err) {
         this.opts.logger?.error({ err }, 'notification dispatch failed');
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, intervalMs);
-        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-      });
+      await pause(intervalMs, signal);
     }
   }
 

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
+import { pause, systemClock } from '../clock.js';
 import { ConflictError } from '../errors.js';
 import type { OrderService } from '../orders/orders.js';
 import { createWorkflow, type WorkflowRunner } from './workflows/engine.js';
@@ -12,6 +12,11 @@ export interface ProvisionerOptions {
   runner: WorkflowRunner;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * How often open orders' delivery clocks are recomputed (default 10 s). Statuses move on an
+   * hours scale; recomputing every open order on every busy pass would be wasted work.
+   */
+  clockTickMs?: number;
 }
 
 /**
@@ -21,6 +26,7 @@ export interface ProvisionerOptions {
  */
 export class Provisioner {
   private readonly clock: Clock;
+  private lastClockTick = Number.NEGATIVE_INFINITY;
   constructor(private readonly opts: ProvisionerOptions) {
     this.clock = opts.clock ?? systemClock;
   }
@@ -30,7 +36,12 @@ export class Provisioner {
     const allocated = await this.opts.orders.allocateWaiting();
     const started = await this.startDeployments();
     const steps = await this.opts.runner.runOnce();
-    const clockChanges = (await this.opts.orders.tickClocks()).length;
+    let clockChanges = 0;
+    const now = this.clock.now().getTime();
+    if (now - this.lastClockTick >= (this.opts.clockTickMs ?? 10_000)) {
+      this.lastClockTick = now;
+      clockChanges = (await this.opts.orders.tickClocks()).length;
+    }
     return { allocated, started, steps, clockChanges };
   }
 
@@ -49,10 +60,7 @@ export class Provisioner {
         await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, idleMs);
-        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-      });
+      await pause(idleMs, signal);
     }
   }
 

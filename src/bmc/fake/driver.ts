@@ -11,6 +11,7 @@ import type {
   PowerState,
 } from '../driver.js';
 import { BmcAuthError, BmcError, BmcUnreachableError } from '../../errors.js';
+import { abortableSleep } from '../serialize.js';
 
 /**
  * An in-memory BMC and a driver that talks to it. It is a real implementation of the contract
@@ -170,18 +171,8 @@ export const fakeBmcs = new FakeBmcDirectory();
 
 function sleep(ms: number, signal: AbortSignal | undefined, key: string): Promise<void> {
   if (ms <= 0 && !signal?.aborted) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const fail = (): void => reject(new BmcUnreachableError(`fake BMC ${key}: operation aborted`, { cause: signal?.reason }));
-    if (signal?.aborted) return fail();
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      fail();
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+  return abortableSleep(ms, signal).catch((reason: unknown) => {
+    throw new BmcUnreachableError(`fake BMC ${key}: operation aborted`, { cause: reason });
   });
 }
 

@@ -14,6 +14,7 @@ import {
   encodeRelaySubOptions,
   encodeUserClasses,
 } from './options.js';
+import { prng } from '../../../test/support/prng.js';
 
 const MAC = '52:54:00:12:34:56';
 const COOKIE = [99, 130, 83, 99];
@@ -180,17 +181,6 @@ describe('typed option accessors', () => {
   });
 });
 
-/** mulberry32: a small seeded PRNG so a failing fuzz case can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('DHCP decoder fuzzing', () => {
   const seeds = [1, 42, 20261126];

@@ -2,6 +2,7 @@ import { encodeAck, encodeError, encodeOack, encodeData, Opcode, parsePacket } f
 import { BufferSource } from './source.js';
 import { TransferState } from './transfer.js';
 import type { TransferStep } from './transfer.js';
+import { prng } from '../../../test/support/prng.js';
 
 function content(size: number): Buffer {
   const buf = Buffer.alloc(size);
@@ -220,17 +221,6 @@ describe('TransferState', () => {
   });
 
   describe('over a lossy, duplicating channel (seeded simulation)', () => {
-    /** mulberry32: small deterministic PRNG so a failing seed can be replayed. */
-    function prng(seed: number): () => number {
-      let a = seed >>> 0;
-      return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-    }
 
     it.each([
       // The last column bounds DATA packets per block: go-back-N (RFC 7440 has no selective ACK) pays

@@ -10,6 +10,7 @@ import { openCliContext, type CliContext } from '../context.js';
 import { UsageError } from '../io.js';
 import { runServices, type RoleService } from '../services.js';
 import type { CommandRun } from './types.js';
+import { untilAborted } from '../../clock.js';
 import { buildRuntime, buildWorker, type Runtime } from '../runtime.js';
 import { createBootService } from '../../boot/service.js';
 import { metricsListenerService, sweeperRoleService } from '../../health/role.js';
@@ -83,10 +84,6 @@ export function workerService(ctx: CliContext, rt: Runtime = buildRuntime(ctx)):
   };
 }
 
-/** Resolves when `signal` aborts. */
-function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
-}
 
 /** The boot role: DHCP, TFTP and HTTP boot on the interface named in `boot:` (off when absent). */
 export function bootRoleService(ctx: CliContext, rt: Runtime): RoleService {

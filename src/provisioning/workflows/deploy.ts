@@ -10,7 +10,7 @@ import { sha512crypt } from '../../boot/crypt.js';
 import { deliveryStatus } from '../../orders/delivery-clock.js';
 import type { BootIntents, MachineBmcs } from '../ports.js';
 import { StepFailedError, type StepDefinition, type WorkflowDefinition, type WorkflowRecord } from './engine.js';
-import { bmcStep, CausedFailure, waitForNetworkBoot, type FailureCause } from './steps.js';
+import { bmcStep, CausedFailure, waitForCallback, waitForNetworkBoot, type FailureCause } from './steps.js';
 
 export type { FailureCause } from './steps.js';
 
@@ -131,39 +131,14 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
       return { poweredOnAt };
     }),
     waitForNetworkBoot({ bmcs, boot, clock, pxeMs: timeouts.pxeMs, pollMs: timeouts.pollMs, what: 'into the installer' }),
-    {
-      name: 'wait_install',
-      maxAttempts: 3,
-      runTimeoutMs: 30_000,
-      async run({ workflow: wf, now, stepStartedAt }) {
-        const callbacks = await boot.callbacks(String(wf.data.deploymentId));
-        const failed = callbacks.find((c) => c.event === 'failed');
-        if (failed) throw new CausedFailure(`installer reported failure: ${JSON.stringify(failed.detail ?? null).slice(0, 300)}`, 'install_failure');
-        if (callbacks.some((c) => c.event === 'installed')) return { outcome: 'done' };
-        if (now.getTime() - stepStartedAt.getTime() > timeouts.installMs) {
-          const started = callbacks.some((c) => c.event === 'started');
-          throw new CausedFailure(`installer ${started ? 'started but did not finish' : 'never started'} within ${Math.round(timeouts.installMs / 60_000)} min`, 'install_failure');
-        }
-        return { outcome: 'wait', retryInMs: timeouts.pollMs, detail: 'waiting for the installer' };
-      },
-    },
+    waitForCallback({ name: 'wait_install', boot, event: 'installed', withinMs: timeouts.installMs, pollMs: timeouts.pollMs, who: 'installer', cause: 'install_failure' }),
     bmcStep('boot_disk', async ({ workflow: wf }) => {
       await (await bmcs.driverFor(wf.machineId)).setBootDevice({ device: 'disk', persistent: true, mode: deps.bootMode ?? 'uefi' });
     }),
     bmcStep('reboot', async ({ workflow: wf }) => {
       await (await bmcs.driverFor(wf.machineId)).setPower('cycle');
     }),
-    {
-      name: 'wait_first_boot',
-      maxAttempts: 3,
-      runTimeoutMs: 30_000,
-      async run({ workflow: wf, now, stepStartedAt }) {
-        const callbacks = await boot.callbacks(String(wf.data.deploymentId));
-        if (callbacks.some((c) => c.event === 'first_boot')) return { outcome: 'done' };
-        if (now.getTime() - stepStartedAt.getTime() > timeouts.firstBootMs) throw new CausedFailure(`installed system did not report its first boot within ${Math.round(timeouts.firstBootMs / 60_000)} min`, 'install_failure');
-        return { outcome: 'wait', retryInMs: timeouts.pollMs, detail: 'waiting for the first boot' };
-      },
-    },
+    waitForCallback({ name: 'wait_first_boot', boot, event: 'first_boot', withinMs: timeouts.firstBootMs, pollMs: timeouts.pollMs, who: 'installed system', cause: 'install_failure' }),
     {
       name: 'deliver',
       maxAttempts: 5,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Clock } from '../../clock.js';
-import { systemClock } from '../../clock.js';
+import { pause, systemClock } from '../../clock.js';
 import { ConflictError } from '../../errors.js';
 import { releaseLease, renewLease, tryClaimLease } from '../../db/leases.js';
 import { conflictOnDuplicate, json, toIso } from '../../db/sql.js';
@@ -205,10 +205,7 @@ export class WorkflowRunner {
         await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, idleMs);
-        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-      });
+      await pause(idleMs, signal);
     }
   }
 

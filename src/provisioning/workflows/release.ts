@@ -5,7 +5,7 @@ import { writeAudit } from '../../db/repositories/audit.js';
 import type { Notifier } from '../../notifications/outbox.js';
 import type { BootIntents, MachineBmcs } from '../ports.js';
 import { StepFailedError, type StepDefinition, type WorkflowDefinition } from './engine.js';
-import { bmcStep, waitForNetworkBoot } from './steps.js';
+import { bmcStep, waitForCallback, waitForNetworkBoot } from './steps.js';
 import { DEFAULT_DEPLOY_TIMEOUTS } from './deploy.js';
 
 export interface ReleaseDeps {
@@ -54,19 +54,7 @@ export function releaseWorkflow(deps: ReleaseDeps): WorkflowDefinition {
       return { poweredOnAt };
     }),
     waitForNetworkBoot({ bmcs, boot, clock, pxeMs, pollMs, what: 'into the wipe image' }),
-    {
-      name: 'wait_wipe',
-      maxAttempts: 3,
-      runTimeoutMs: 30_000,
-      async run({ workflow: wf, now, stepStartedAt }) {
-        const callbacks = await boot.callbacks(String(wf.data.deploymentId));
-        const failed = callbacks.find((c) => c.event === 'failed');
-        if (failed) throw new StepFailedError(`wipe image reported failure: ${JSON.stringify(failed.detail ?? null).slice(0, 300)}`);
-        if (callbacks.some((c) => c.event === 'installed')) return { outcome: 'done' };
-        if (now.getTime() - stepStartedAt.getTime() > wipeMs) throw new StepFailedError(`wipe did not finish within ${Math.round(wipeMs / 60_000)} min`);
-        return { outcome: 'wait', retryInMs: pollMs, detail: 'waiting for the wipe image' };
-      },
-    },
+    waitForCallback({ name: 'wait_wipe', boot, event: 'installed', withinMs: wipeMs, pollMs, who: 'wipe image', cause: 'hardware_failure' }),
     bmcStep('power_off_final', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setPower('off'); }),
   ];
   return {

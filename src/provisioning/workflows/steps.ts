@@ -59,3 +59,37 @@ export function waitForNetworkBoot(deps: { bmcs: MachineBmcs; boot: BootIntents;
     },
   };
 }
+
+/**
+ * Waits for the deployment's callback `event` (`installed`, `first_boot`) for at most `withinMs`
+ * from the step's start. A `failed` callback fails the step at once; both failures carry `cause`.
+ */
+export function waitForCallback(deps: {
+  name: string;
+  boot: BootIntents;
+  event: 'installed' | 'first_boot';
+  withinMs: number;
+  pollMs: number;
+  /** Who calls back, for messages: "installer", "wipe image", "installed system". */
+  who: string;
+  cause: FailureCause;
+}): StepDefinition {
+  const minutes = Math.round(deps.withinMs / 60_000);
+  return {
+    name: deps.name,
+    maxAttempts: 3,
+    runTimeoutMs: 30_000,
+    async run({ workflow: wf, now, stepStartedAt }) {
+      const callbacks = await deps.boot.callbacks(String(wf.data.deploymentId));
+      const failed = callbacks.find((c) => c.event === 'failed');
+      if (failed) throw new CausedFailure(`${deps.who} reported failure: ${JSON.stringify(failed.detail ?? null).slice(0, 300)}`, deps.cause);
+      if (callbacks.some((c) => c.event === deps.event)) return { outcome: 'done' };
+      if (now.getTime() - stepStartedAt.getTime() > deps.withinMs) {
+        const started = callbacks.some((c) => c.event === 'started');
+        const what = deps.event === 'first_boot' ? 'did not report its first boot' : started ? 'started but did not finish' : 'never started';
+        throw new CausedFailure(`${deps.who} ${what} within ${minutes} min`, deps.cause);
+      }
+      return { outcome: 'wait', retryInMs: deps.pollMs, detail: `waiting for the ${deps.who}` };
+    },
+  };
+}

@@ -96,4 +96,19 @@ describe.each(testDatabases())('deploy workflow on %s', (dialect) => {
     expect(o.status).toBe('received');
     expect(o.miss_cause).toBe('hardware_failure');
   });
+
+  it('recomputes delivery clocks at most once per clockTickMs, not on every pass', async () => {
+    const clock = new ManualClock(new Date());
+    const orders = new OrderService({ knex: t.knex, clock });
+    let ticks = 0;
+    const original = orders.tickClocks.bind(orders);
+    orders.tickClocks = async () => { ticks++; return original(); };
+    const runner = new WorkflowRunner({ knex: t.knex, owner: 'w', clock, definitions: [] });
+    const provisioner = new Provisioner({ knex: t.knex, orders, runner, clock, clockTickMs: 10_000 });
+    for (let i = 0; i < 5; i++) { await provisioner.tick(); clock.advance(1_000); }
+    expect(ticks).toBe(1);
+    clock.advance(6_000);
+    await provisioner.tick();
+    expect(ticks).toBe(2);
+  });
 });
