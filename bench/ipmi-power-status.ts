@@ -18,7 +18,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createIpmiDriver } from '../src/bmc/ipmi/driver.js';
 import type { BmcDriver } from '../src/bmc/driver.js';
-import { startIpmiSim, type IpmiSim } from '../test/support/ipmi-sim.js';
+import { startIpmiSim, type IpmiSim } from '../src/lab/ipmi-sim.js';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.IPMI_BENCH_SECONDS ?? 4);

@@ -17,6 +17,7 @@ import { createLogger } from '../log.js';
 import { packageRoot } from '../paths.js';
 import { TokenService } from '../tokens/service.js';
 import type { DeployTimeouts } from '../provisioning/workflows/deploy.js';
+import { ipmiSimAvailable, startIpmiSim, type IpmiSim, type SimSensor } from './ipmi-sim.js';
 import { startRedfishSimFleet, type RedfishSimFleet } from './redfish-sim/index.js';
 import { LabDhcpSegment, SimulatedMachine, type MachineEvent } from './pxe-machine.js';
 
@@ -40,6 +41,13 @@ export interface LabOptions {
   onEvent?: (e: LabEvent) => void;
   /** Anvil's own log level (to `<dataDir>/anvil.log`). Default info. */
   logLevel?: string;
+  /**
+   * IPMI machines behind real `ipmi_sim` BMCs (OpenIPMI). Default: when `ipmi_sim` is installed;
+   * without it those machines are imported but stay enrolled.
+   */
+  ipmi?: boolean;
+  /** Redfish mockups folder, or "builtin"; default ANVIL_REDFISH_MOCKUPS, ../shared/redfish-mockups, else built in. */
+  mockupsDir?: string;
 }
 
 export interface LabEvent {
@@ -58,6 +66,8 @@ export interface LabMachine {
   pxeMac: string;
   /** Index in the Redfish fleet, when simulated. */
   simIndex: number | null;
+  /** The ipmi_sim behind an IPMI machine, when simulated. */
+  ipmiSim: IpmiSim | null;
   sim: SimulatedMachine | null;
   id?: string;
 }
@@ -156,6 +166,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     const doc = parse(readFileSync(options.inventoryFile ?? join(packageRoot, 'inventory.example.yaml'), 'utf8')) as InventoryDoc;
     const countryOf = new Map(doc.sites.map((s) => [s.code, s.country]));
     const redfish = doc.machines.filter((m) => m.bmc.protocol === 'redfish');
+    const useIpmi = options.ipmi ?? ipmiSimAvailable();
     const fleet = await startRedfishSimFleet({
       count: redfish.length,
       initialPower: 'Off',
@@ -163,8 +174,10 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       password: 'lab-calvin',
       macsFor: (i) => redfish[i]!.nics.map((n) => n.mac.toLowerCase()),
       serialPrefix: 'LAB',
+      ...(options.mockupsDir !== undefined ? { mockupsDir: options.mockupsDir } : {}),
     });
     cleanups.push(() => fleet.stop());
+    notes.push(`Redfish BMCs simulated from ${fleet.mockup.dir.endsWith('.json') ? `Anvil's built-in copy of the DMTF mockup (${fleet.mockup.name})` : `the DMTF mockup at ${fleet.mockup.dir}`}`);
     // The mockup ships with a degraded drive and power supply; the lab starts from a healthy fleet
     // so the injected fault is the one the sweep finds.
     for (const inst of fleet.instances) {
@@ -182,10 +195,22 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
         if (nic.ipv4) nic.ipv4 = { address: loopbackAddress(nic.ipv4.address), prefix: 8, ...(nic.ipv4.gateway ? { gateway: loopbackAddress(nic.ipv4.gateway) } : {}) };
       }
       const pxe = m.nics.find((n) => n.pxe) ?? m.nics[0]!;
-      machines.push({ serial: m.serial, site: m.site, country: countryOf.get(m.site) ?? '??', protocol: m.bmc.protocol as 'redfish' | 'ipmi', profile: m.hardware_profile, pxeMac: pxe.mac.toLowerCase(), simIndex, sim: null });
+      let ipmiSim: IpmiSim | null = null;
+      if (m.bmc.protocol === 'ipmi' && useIpmi) {
+        const password = `lab-${randomBytes(6).toString('hex')}`;
+        const sim = await startIpmiSim({ user: 'ADMIN', password, sensors: LAB_IPMI_SENSORS, fru: { board: { manufacturer: 'Supermicro', product: 'X12SPM-LN4F', serial: `B${m.serial}` }, product: { manufacturer: 'Supermicro', name: 'SYS-510P-M', serial: m.serial } } });
+        cleanups.push(() => sim.stop());
+        m.bmc = { protocol: 'ipmi', host: sim.host, port: sim.port, username: 'ADMIN', password };
+        ipmiSim = sim;
+      }
+      machines.push({ serial: m.serial, site: m.site, country: countryOf.get(m.site) ?? '??', protocol: m.bmc.protocol as 'redfish' | 'ipmi', profile: m.hardware_profile, pxeMac: pxe.mac.toLowerCase(), simIndex, ipmiSim, sim: null });
     }
     const ipmiCount = machines.filter((m) => m.protocol === 'ipmi').length;
-    if (ipmiCount > 0) notes.push(`${ipmiCount} IPMI machines are imported but not simulated in the lab: they stay enrolled (verification cannot reach their BMCs)`);
+    if (ipmiCount > 0 && !useIpmi) {
+      notes.push(`${ipmiCount} IPMI machines are imported but not simulated: ${options.ipmi === false ? 'IPMI simulation is off' : 'ipmi_sim (Debian package openipmi) is not installed'}; they stay enrolled`);
+    } else if (ipmiCount > 0) {
+      notes.push(`${ipmiCount} IPMI machines run behind real ipmi_sim BMCs (IPMI v2.0 lanplus on loopback)`);
+    }
     const inventoryYaml = stringify(doc);
     writeFileSync(join(dataDir, 'inventory.yaml'), inventoryYaml);
 
@@ -276,8 +301,9 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     // The simulated servers behind the simulated BMCs.
     const onMachine = (e: MachineEvent): void => emit(e.serial, `${e.event}${e.detail ? ` ${e.detail}` : ''}`);
     for (const m of machines) {
-      if (m.simIndex === null) continue;
-      m.sim = new SimulatedMachine({ serial: m.serial, mac: m.pxeMac, bmc: fleet.instances[m.simIndex]!, segment, boot: () => endpoints, installMs, onEvent: onMachine });
+      const bmc = m.simIndex !== null ? fleet.instances[m.simIndex]! : m.ipmiSim;
+      if (!bmc) continue;
+      m.sim = new SimulatedMachine({ serial: m.serial, mac: m.pxeMac, bmc, segment, boot: () => endpoints, installMs, onEvent: onMachine });
       const sim = m.sim;
       cleanups.push(() => sim.detach());
     }
@@ -341,6 +367,8 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       async placeOrders(n) {
         const placed: LabOrder[] = [];
         const tiers = ['managed', 'fully_managed', 'unmanaged'];
+        // Every third order asks for the IPMI-managed profile when those machines are simulated.
+        const ipmiProfile = machines.find((m) => m.ipmiSim)?.profile ?? null;
         for (let i = 0; i < n; i++) {
           const seq = ++orderSeq;
           const country = seq % 2 === 1 ? 'MA' : 'CA';
@@ -349,7 +377,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
             external_id: `LAB-${String(seq).padStart(4, '0')}`,
             customer_id: `cust-${seq}`,
             contact_email: `customer${seq}@example.com`,
-            hardware_profile: 'dell-r650-128g',
+            hardware_profile: ipmiProfile && seq % 3 === 0 ? ipmiProfile : 'dell-r650-128g',
             country,
             os_image: 'debian-12',
             hostname: `srv${seq}`,
@@ -408,7 +436,8 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
         const delivered = await lab.waitForOrders(placed.map((o) => o.id), (o) => o.status === 'delivered', timeout);
         emit('lab', `all ${n} orders delivered`);
         const sweeps = [await lab.sweep()];
-        const victim = delivered.find((o) => o.machine_id)?.machine_id as string | undefined;
+        // The drive fault is a Redfish simulator fault: pick a delivered server behind one.
+        const victim = delivered.find((o) => machines.some((m) => m.id === o.machine_id && m.simIndex !== null))?.machine_id as string | undefined;
         let faultMachine: string | null = null;
         let faultDrive: string | null = null;
         if (victim) {
@@ -429,6 +458,14 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     throw err;
   }
 }
+
+/** The sensors of the lab's IPMI servers: healthy readings well inside their thresholds. */
+const LAB_IPMI_SENSORS: SimSensor[] = [
+  { number: 0x01, name: 'CPU1 Temp', type: 'temperature', thresholds: { unc: 85, uc: 95, unr: 105 }, value: 48 },
+  { number: 0x02, name: 'Inlet Temp', type: 'temperature', thresholds: { unc: 40, uc: 45, unr: 50 }, value: 23 },
+  { number: 0x03, name: 'FAN1', type: 'fan', m: 50, thresholds: { lnc: 20, lc: 10 }, value: 140 },
+  { number: 0x04, name: '12V', type: 'voltage', m: 6, rExp: -2, thresholds: { lc: 180, uc: 220 }, value: 200 },
+];
 
 function listenLoopback(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -18,7 +18,7 @@ import {
 } from '../boot/dhcp/options.js';
 import { BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, decodePacket, encodePacket, macToChaddr, newPacket, type DhcpPacket } from '../boot/dhcp/packet.js';
 import { Opcode, encodeAck, encodeRequest, parsePacket } from '../boot/tftp/packet.js';
-import type { RedfishSimInstance, SimPowerChange } from './redfish-sim/index.js';
+import type { SimPowerChange } from './redfish-sim/index.js';
 
 /**
  * Simulated bare-metal machines for the lab, tests and benchmarks. A machine sits behind one
@@ -252,11 +252,18 @@ export function answerFileCallback(answerFile: string): string | null {
   return CALLBACK_URL.exec(answerFile)?.[1] ?? null;
 }
 
+/** What a simulated server needs of its BMC: the Redfish simulator and ipmi_sim both provide it. */
+export interface SimulatedBmc {
+  onPowerChange(listener: (change: SimPowerChange) => void): () => void;
+  /** A machine behind a broken BMC does nothing. */
+  readonly hasFaults: boolean;
+}
+
 export interface SimulatedMachineOptions {
   serial: string;
   /** The NIC that network-boots. */
   mac: string;
-  bmc: RedfishSimInstance;
+  bmc: SimulatedBmc;
   segment: LabDhcpSegment;
   boot: () => LabBootEndpoints;
   /** Time the "installer" (and the wipe image) takes between started and installed. */
@@ -268,7 +275,7 @@ export interface SimulatedMachineOptions {
   onEvent?: (e: MachineEvent) => void;
 }
 
-/** A simulated server behind a simulated Redfish BMC. */
+/** A simulated server behind a simulated BMC (Redfish simulator or ipmi_sim). */
 export class SimulatedMachine {
   readonly serial: string;
   readonly mac: string;

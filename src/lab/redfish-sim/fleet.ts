@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BmcEndpoint } from '../../bmc/driver.js';
-import { loadMockup } from './mockups.js';
+import { loadMockup, type Mockup } from './mockups.js';
 import { RedfishSimInstance } from './instance.js';
 
 const run = promisify(execFile);
@@ -30,7 +30,7 @@ export interface RedfishSimFleetOptions {
   count: number;
   /** `public-rackmount1` (default), `public-localstorage`, `public-bladed`. */
   mockup?: string;
-  /** Mockups folder; default ANVIL_REDFISH_MOCKUPS or `<packageRoot>/../shared/redfish-mockups`. */
+  /** Mockups folder or "builtin"; default ANVIL_REDFISH_MOCKUPS or `<packageRoot>/../shared/redfish-mockups`, else the built-in copy. */
   mockupsDir?: string;
   /** HTTPS with a self-signed certificate (default true, as on real BMCs). */
   https?: boolean;
@@ -63,6 +63,8 @@ export interface RedfishSimFleetOptions {
 
 export interface RedfishSimFleet {
   instances: RedfishSimInstance[];
+  /** The mockup every instance serves (its `dir` tells whether it is the built-in copy). */
+  mockup: Mockup;
   certificate: SimCertificate | null;
   scheme: 'https' | 'http';
   /** A BmcEndpoint for instance `i` (tls pinned to the fleet certificate unless overridden). */
@@ -171,6 +173,7 @@ export async function startRedfishSimFleet(options: RedfishSimFleetOptions): Pro
 
   return {
     instances,
+    mockup,
     certificate,
     scheme: https ? 'https' : 'http',
     endpoint(i: number, overrides: Partial<BmcEndpoint> = {}): BmcEndpoint {

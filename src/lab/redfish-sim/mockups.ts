@@ -33,14 +33,29 @@ function deepFreeze<T>(value: T): T {
 
 const cache = new Map<string, Mockup>();
 
-/** Loads (once) the named mockup; throws with the path tried when it is missing. */
+/** Mockups shipped with Anvil (trimmed DMTF copies, `builtin/`): the lab runs without ../shared. */
+const BUILTIN_DIR = join(packageRoot, 'src', 'lab', 'redfish-sim', 'builtin');
+
+/**
+ * Loads (once) the named mockup: from the mockups folder (option, ANVIL_REDFISH_MOCKUPS, or
+ * ../shared/redfish-mockups beside the package) when it holds it, else the built-in copy of the same
+ * name (`Mockup.dir` tells which was used); throws with the paths tried when neither exists.
+ */
 export function loadMockup(name: string, dir?: string): Mockup {
+  const validName = /^[A-Za-z0-9._-]+$/.test(name);
+  const builtin = join(BUILTIN_DIR, `${name}.json`);
+  // "builtin" (option or ANVIL_REDFISH_MOCKUPS) asks for the shipped copy whatever folders exist.
+  if ((dir ?? process.env.ANVIL_REDFISH_MOCKUPS) === 'builtin') {
+    if (validName && existsSync(builtin)) return loadBuiltin(name, builtin);
+    throw new Error(`Redfish mockup '${name}' is not built in (built in: ${builtinMockups().join(', ') || 'none'})`);
+  }
   const base = resolveMockupsDir(dir);
   const root = join(base, name);
   const cached = cache.get(root);
   if (cached) return cached;
-  if (!/^[A-Za-z0-9._-]+$/.test(name) || !existsSync(join(root, 'index.json'))) {
-    throw new Error(`Redfish mockup '${name}' not found at ${root} (set ANVIL_REDFISH_MOCKUPS or the mockupsDir option)`);
+  if (validName && !existsSync(join(root, 'index.json')) && existsSync(builtin)) return loadBuiltin(name, builtin);
+  if (!validName || !existsSync(join(root, 'index.json'))) {
+    throw new Error(`Redfish mockup '${name}' not found at ${root} and not built in (set ANVIL_REDFISH_MOCKUPS or the mockupsDir option)`);
   }
   const docs = new Map<string, RedfishDoc>();
   const walk = (dir: string, urlPath: string): void => {
@@ -56,10 +71,28 @@ export function loadMockup(name: string, dir?: string): Mockup {
     }
   };
   walk(root, '/redfish/v1');
+  return remember(root, name, docs);
+}
+
+function remember(key: string, name: string, docs: Map<string, RedfishDoc>): Mockup {
   const systemsDoc = docs.get('/redfish/v1/Systems');
   const members = Array.isArray(systemsDoc?.Members) ? (systemsDoc.Members as { '@odata.id'?: string }[]) : [];
   const systems = members.map((m) => m['@odata.id']).filter((p): p is string => typeof p === 'string' && docs.has(p));
-  const mockup: Mockup = { name, dir: root, docs, systems };
-  cache.set(root, mockup);
+  const mockup: Mockup = { name, dir: key, docs, systems };
+  cache.set(key, mockup);
   return mockup;
+}
+
+/** Names of the mockups shipped with Anvil. */
+export function builtinMockups(): string[] {
+  return existsSync(BUILTIN_DIR) ? readdirSync(BUILTIN_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort() : [];
+}
+
+function loadBuiltin(name: string, file: string): Mockup {
+  const cached = cache.get(file);
+  if (cached) return cached;
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { docs: Record<string, RedfishDoc> };
+  const docs = new Map<string, RedfishDoc>();
+  for (const [path, doc] of Object.entries(parsed.docs)) docs.set(path, deepFreeze(doc));
+  return remember(file, name, docs);
 }

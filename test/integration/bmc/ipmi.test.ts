@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { BmcAuthError, BmcUnreachableError } from '../../../src/errors.js';
 import type { BmcDriver, BmcEndpoint, ComponentHealth } from '../../../src/bmc/driver.js';
 import { createIpmiDriver } from '../../../src/bmc/ipmi/driver.js';
-import { freeUdpPort, startIpmiSim, type IpmiSim, type SimSensor } from '../../support/ipmi-sim.js';
+import { freeUdpPort, startIpmiSim, type IpmiSim, type SimSensor } from '../../../src/lab/ipmi-sim.js';
 
 const run = promisify(execFile);
 const USER = 'anvil';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { testDatabases } from '../../support/databases.js';
 import { useApi, SITE } from '../api/harness.js';
-import { startIpmiSim, type IpmiSim } from '../../support/ipmi-sim.js';
+import { startIpmiSim, type IpmiSim } from '../../../src/lab/ipmi-sim.js';
 import { defaultBmcRegistry } from '../../../src/bmc/registry.js';
 
 const USER = 'admin';

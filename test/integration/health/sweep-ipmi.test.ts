@@ -5,7 +5,7 @@ import { createHealthServices, type HealthServices } from '../../../src/health/s
 import { InventoryService } from '../../../src/inventory/service.js';
 import { Notifier } from '../../../src/notifications/outbox.js';
 import { SecretBox } from '../../../src/secrets/secret-box.js';
-import { startIpmiSim, type IpmiSim, type SimSensor } from '../../support/ipmi-sim.js';
+import { startIpmiSim, type IpmiSim, type SimSensor } from '../../../src/lab/ipmi-sim.js';
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
 
 /**

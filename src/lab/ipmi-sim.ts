@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import type { SimPowerChange } from './redfish-sim/index.js';
 
 /**
- * Starts and stops real OpenIPMI `ipmi_sim` BMC simulators for integration tests, the lab and
+ * Starts and stops real OpenIPMI `ipmi_sim` BMC simulators for the lab, integration tests and
  * benchmarks. Each instance gets its own temp dir with a lan.conf (one admin user, RMCP+ on a loopback
  * UDP port), an emulator command file (MC, SEL, SDR sensors, FRU) and a `chassis_control` script that
  * keeps power and boot device in files, so tests can read and flip them behind the BMC's back.
@@ -79,6 +80,14 @@ export interface IpmiSim {
   addSelEntry(recordType: number, bytes: number[]): Promise<void>;
   /** Runs one emulator command on the simulator console and returns its output. */
   command(line: string): Promise<string>;
+  /**
+   * Calls `listener` for every power change made through the BMC (on, off, cycle, reset), with the
+   * boot device in force, in the shape the Redfish simulator reports them, so the lab's simulated
+   * servers boot behind either kind of BMC. Returns the function that removes the listener.
+   */
+  onPowerChange(listener: (change: SimPowerChange) => void): () => void;
+  /** Always false: faults on an ipmi_sim are injected through sensors and the SEL, not by refusing requests. */
+  readonly hasFaults: boolean;
   /** Kills the simulator (by PID) and removes its directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -155,6 +164,11 @@ export function encodeFru(fru: SimFru): number[] {
   const header = [0x01, 0, 0, boardOffset, productOffset, 0, 0];
   header.push((0x100 - header.reduce((a, v) => (a + v) & 0xff, 0)) & 0xff);
   return [...header, ...board, ...product];
+}
+
+/** Whether OpenIPMI's `ipmi_sim` is on the PATH. */
+export function ipmiSimAvailable(): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((d) => d && existsSync(join(d, 'ipmi_sim')));
 }
 
 /** A UDP port on 127.0.0.1 that was free a moment ago. */
@@ -334,6 +348,7 @@ async function attach(child: ChildProcess, dir: string, port: number, powerContr
   };
 
   const read = (name: string): string => readFileSync(join(dir, name), 'utf8').trim();
+  const watcher = powerWatcher(dir, () => (powerControl ? read('boot') : 'default'));
   return {
     host: '127.0.0.1',
     port,
@@ -350,9 +365,12 @@ async function attach(child: ChildProcess, dir: string, port: number, powerContr
       await command(`sel_add 0x20 ${hex(recordType)} ${bytes.map(hex).join(' ')}`);
     },
     command,
+    onPowerChange: (listener) => watcher.add(listener),
+    hasFaults: false,
     async stop(removeDir = true) {
       if (!stopped) {
         stopped = true;
+        watcher.close();
         if (child.exitCode === null && child.signalCode === null) {
           process.kill(child.pid!, 'SIGTERM');
           const killTimer = setTimeout(() => {
@@ -363,6 +381,89 @@ async function attach(child: ChildProcess, dir: string, port: number, powerContr
         }
       }
       if (removeDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Follows chassis.log, where the chassis_control script records every call ipmi_sim makes, and turns
+ * the writes into power changes. ipmi_sim runs a power cycle as "set power 0" and, about a second
+ * later, "set power 1"; a hard reset as "set reset 1" with the power left on.
+ */
+function powerWatcher(dir: string, bootDevice: () => string): { add(listener: (c: SimPowerChange) => void): () => void; close(): void } {
+  const listeners = new Set<(c: SimPowerChange) => void>();
+  let timer: NodeJS.Timeout | null = null;
+  let offset = 0;
+  let partial = '';
+  const chunk = Buffer.alloc(16 * 1024);
+  // Replayed from the log rather than read at poll time, so each change sees the device set before it.
+  let device = 'default';
+  const boot = (): Record<string, unknown> => {
+    const target = device === 'pxe' ? 'Pxe' : device === 'default' || device === 'disk' ? 'Hdd' : device === 'bios' ? 'BiosSetup' : 'None';
+    // ipmi_sim keeps only the device, not the persistent bit: the device stays in force.
+    return { BootSourceOverrideTarget: target, BootSourceOverrideEnabled: target === 'None' ? 'Disabled' : 'Continuous' };
+  };
+  const poll = (): void => {
+    let fd: number;
+    try {
+      fd = openSync(join(dir, 'chassis.log'), 'r');
+    } catch {
+      return; // nothing logged yet
+    }
+    try {
+      for (;;) {
+        const n = readSync(fd, chunk, 0, chunk.length, offset);
+        if (n <= 0) break;
+        offset += n;
+        partial += chunk.subarray(0, n).toString('latin1');
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const [, op, ...args] = line.trim().split(/\s+/);
+      if (op !== 'set') continue;
+      for (let i = 0; i + 1 < args.length; i += 2) {
+        const [parm, value] = [args[i], args[i + 1]];
+        if (parm === 'boot' && value) device = value;
+        const change: SimPowerChange | null =
+          parm === 'power' ? { systemId: '1', power: value === '1' ? 'On' : 'Off', cause: value === '1' ? 'On' : 'ForceOff', boot: boot() }
+          : parm === 'reset' && value === '1' ? { systemId: '1', power: 'On', cause: 'ForceRestart', boot: boot() }
+          : parm === 'shutdown' && value === '1' ? { systemId: '1', power: 'Off', cause: 'GracefulShutdown', boot: boot() }
+          : null;
+        if (change) for (const l of listeners) l(change);
+      }
+    }
+  };
+  return {
+    add(listener) {
+      if (listeners.size === 0) {
+        // Only changes from now on: skip what is already in the log.
+        try {
+          offset = readFileSync(join(dir, 'chassis.log')).length;
+        } catch {
+          offset = 0;
+        }
+        partial = '';
+        device = bootDevice();
+        timer = setInterval(poll, 50);
+        timer.unref();
+      }
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0 && timer) {
+          clearInterval(timer);
+          timer = null;
+        }
+      };
+    },
+    close() {
+      listeners.clear();
+      if (timer) clearInterval(timer);
+      timer = null;
     },
   };
 }
