@@ -44,3 +44,44 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
 export function untilAborted(signal: AbortSignal): Promise<void> {
   return signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
+
+/**
+ * An idle pause that a wake-up cuts short, for service loops fed by events as well as by polling.
+ * A wake-up that arrives while the loop is busy is kept, so the next pause returns at once.
+ */
+export class Wakeable {
+  private pending = false;
+  private waiting: (() => void) | null = null;
+
+  wake(): void {
+    this.pending = true;
+    const resolve = this.waiting;
+    this.waiting = null;
+    resolve?.();
+  }
+
+  /** Forgets a kept wake-up (the loop is about to look for work anyway). */
+  clear(): void {
+    this.pending = false;
+  }
+
+  /** Waits `ms`, or until a wake-up or `signal` aborts; returns at once if a wake-up is kept. */
+  pause(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.pending || signal.aborted) {
+      this.pending = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        if (this.waiting === done) this.waiting = null;
+        this.pending = false;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.waiting = done;
+    });
+  }
+}

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import { AuthenticationError, ConflictError, InputError, NotAllowedError, NotFoundError } from '../errors.js';
-import { isUniqueViolation, json, toIso } from '../db/sql.js';
+import { isUniqueViolation, json, toIso, updateThenInsert } from '../db/sql.js';
 import { isSha512CryptHash, sha512crypt } from './crypt.js';
 
 /**
@@ -294,7 +294,7 @@ export class DeploymentService {
   async issueBootToken(deploymentId: string, bootMac: string | null, ttlSeconds = DEFAULT_TOKEN_TTL_SECONDS): Promise<{ deployment: Deployment; token: string }> {
     const token = newToken();
     const now = this.clock.now();
-    const updated = await this.knex('deployments')
+    const [row] = (await this.knex('deployments')
       .where({ id: deploymentId })
       .whereIn('status', ['pending', 'booting', 'installing'])
       .update({
@@ -303,12 +303,13 @@ export class DeploymentService {
         status: this.knex.raw(`case when status = 'pending' then 'booting' else status end`),
         ...(bootMac ? { boot_mac: bootMac } : {}),
         updated_at: now.toISOString(),
-      });
-    if (updated !== 1) {
+      })
+      .returning('*')) as DeploymentRow[];
+    if (!row) {
       const d = await this.get(deploymentId);
       throw new ConflictError(`deployment ${deploymentId} is ${d.status}; no boot token can be issued`);
     }
-    return { deployment: await this.get(deploymentId), token };
+    return { deployment: fromRow(row), token };
   }
 
   /** Marks a localboot deployment done once its script was served. */
@@ -354,17 +355,16 @@ export class DeploymentService {
       const now = this.clock.now().toISOString();
       const next = statusAfter(d.status, d.kind, event);
       try {
-        const moved = await this.knex.transaction(async (trx) => {
-          await trx('deployment_callbacks').insert({ deployment_id: d.id, event, at: now, detail: detailText, remote_address: opts.remoteAddress ?? null });
-          const patch: Record<string, unknown> = { status: next, updated_at: now };
-          if (event === 'failed') patch.last_error = typeof detail === 'string' ? detail.slice(0, MAX_DETAIL_CHARS) : (detailText ?? 'installer reported failure');
-          // An ended deployment takes no more callbacks and serves no more answer files.
-          if (TERMINAL.has(next)) patch.callback_token_hash = null;
-          const n = await trx('deployments').where({ id: d.id, status: d.status }).update(patch);
-          if (n !== 1) throw new StatusMoved();
-          return true;
+        const patch: Record<string, unknown> = { status: next, updated_at: now };
+        if (event === 'failed') patch.last_error = typeof detail === 'string' ? detail.slice(0, MAX_DETAIL_CHARS) : (detailText ?? 'installer reported failure');
+        // An ended deployment takes no more callbacks and serves no more answer files.
+        if (TERMINAL.has(next)) patch.callback_token_hash = null;
+        // The status moves and the event is recorded together (a replayed event fails both).
+        const moved = await updateThenInsert(this.knex, this.knex('deployments').where({ id: d.id, status: d.status }).update(patch), 'deployment_callbacks', {
+          deployment_id: d.id, event, at: now, detail: detailText, remote_address: opts.remoteAddress ?? null,
         });
-        if (moved) return { deployment: { ...d, status: next, updatedAt: now }, previousStatus: d.status };
+        if (!moved) throw new StatusMoved();
+        return { deployment: { ...d, status: next, updatedAt: now }, previousStatus: d.status };
       } catch (err) {
         if (isUniqueViolation(err)) throw new ConflictError(`event "${event}" was already recorded for deployment ${d.id}`, { details: { reason: 'replayed_event', event }, cause: err });
         if (!(err instanceof StatusMoved) || attempt >= 4) throw err instanceof StatusMoved ? new ConflictError(`deployment ${d.id} kept changing while recording "${event}"`) : err;

@@ -258,6 +258,13 @@ export interface BootEventSink {
 
 export const nullEventSink: BootEventSink = { record() {} };
 
+/**
+ * Told what the boot role recorded, once it is committed: boot events after their batch is
+ * written, and `callback:<event>` after an installer callback (workflows waiting for them wake
+ * up). Must not throw or block.
+ */
+export type BootActivityListener = (events: readonly { machineId: string; event: BootEventType | `callback:${string}` }[]) => void;
+
 export interface BatchWriterOptions {
   /** Flush after this many ms; default 200. */
   flushMs?: number;
@@ -332,7 +339,7 @@ export class BatchWriter<T> {
 export class DbBootEventSink implements BootEventSink {
   private readonly writer: BatchWriter<Record<string, unknown>>;
 
-  constructor(knex: Knex, opts: Omit<BatchWriterOptions, 'name'> & { now?: () => Date } = {}) {
+  constructor(knex: Knex, opts: Omit<BatchWriterOptions, 'name'> & { now?: () => Date; onWritten?: BootActivityListener } = {}) {
     this.writer = new BatchWriter(async (rows) => {
       try {
         await knex.batchInsert('machine_events', rows, 200);
@@ -342,6 +349,7 @@ export class DbBootEventSink implements BootEventSink {
         for (const row of rows) await knex('machine_events').insert(row).catch(() => lost++);
         if (lost) opts.logger?.warn({ err, lost }, 'machine_events: rows dropped (machine deleted?)');
       }
+      opts.onWritten?.(rows.map((r) => ({ machineId: String(r.machine_id), event: r.event as BootEventType })));
     }, { ...opts, name: 'machine_events' });
     this.now = opts.now ?? (() => new Date());
   }

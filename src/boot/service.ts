@@ -12,7 +12,7 @@ import type { DhcpConfig, DhcpSubnetConfig } from './dhcp/config.js';
 import type { BootHttpDeps } from './http/router.js';
 import { createBootHttpServer, type BootHttpServer } from './http/server.js';
 import { applyFilter, OsImageConfig, TemplateStore } from './http/templates.js';
-import { createDbBootLookup, DbBootEventSink, type BootLookup, type DbBootLookup } from './lookup.js';
+import { createDbBootLookup, DbBootEventSink, type BootActivityListener, type BootLookup, type DbBootLookup } from './lookup.js';
 import { TftpServer } from './tftp/index.js';
 
 /**
@@ -144,6 +144,11 @@ export interface BootServiceOptions {
   lookup?: BootLookup;
   /** Replaces network interface discovery (tests). */
   interfaces?: ReturnType<typeof networkInterfaces>;
+  /**
+   * Told what the boot role recorded once committed; a worker in this process wakes the workflows
+   * waiting for it (workers elsewhere see the wake-up in the database).
+   */
+  onActivity?: BootActivityListener;
 }
 
 export interface BootService {
@@ -204,7 +209,7 @@ export function createBootService(opts: BootServiceOptions): BootService {
         await lookup.start();
         view = lookup;
       }
-      events = new DbBootEventSink(opts.knex, { logger: log });
+      events = new DbBootEventSink(opts.knex, { logger: log, ...(opts.onActivity ? { onWritten: opts.onActivity } : {}) });
       const sink = events;
       const templates = new TemplateStore();
       templates.preload(images.values());
@@ -212,6 +217,7 @@ export function createBootService(opts: BootServiceOptions): BootService {
       const httpDeps: BootHttpDeps = {
         deployments, lookup: view, events: sink, templates, images, baseUrl: config.http.base_url ?? '', logger: log,
         knex: opts.knex, discovery: config.discovery, tokenTtlSeconds: config.http.token_ttl_seconds,
+        ...(opts.onActivity ? { onActivity: opts.onActivity } : {}),
       };
       state.http = createBootHttpServer({ host: address, port: config.http.port }, httpDeps);
       const bound = await state.http.start();

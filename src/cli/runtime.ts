@@ -18,6 +18,7 @@ import { WorkflowRunner } from '../provisioning/workflows/engine.js';
 import { deployWorkflow, type DeployTimeouts } from '../provisioning/workflows/deploy.js';
 import { releaseWorkflow } from '../provisioning/workflows/release.js';
 import { Provisioner } from '../provisioning/provisioner.js';
+import { WorkerWakeups } from '../provisioning/wakeups.js';
 import { configureHealth, type HealthWiring } from '../health/role.js';
 import { silentLogger } from '../log.js';
 
@@ -37,6 +38,12 @@ export interface Runtime {
   machines: MachineOperations;
   deployments: DeploymentService;
   bootIntents: DeploymentBootIntents;
+  /**
+   * Wake-ups between the roles of this process: the boot role's activity wakes waiting workflows
+   * (pass `wakeups.machineActivity` to createBootService), an order allocated by the API starts its
+   * deployment at once.
+   */
+  wakeups: WorkerWakeups;
   /** Sweeps, incidents, maintenance windows, and the process's Prometheus metrics. */
   health: HealthWiring;
 }
@@ -76,6 +83,7 @@ export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: Se
   const images = parseBootConfig(ctx.config.boot)?.os_images.map((i) => i.name);
   const deployments = new DeploymentService(knex, { clock, ...(images ? { knownImages: () => images } : {}) });
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const wakeups = new WorkerWakeups(knex, { clock, ...(ctx.logger ? { logger: ctx.logger } : {}) });
   const health = configureHealth({
     knex,
     secrets,
@@ -97,11 +105,12 @@ export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: Se
     notifier,
     registry,
     inventory,
-    orders: new OrderService({ knex, clock, notifier }),
+    orders: new OrderService({ knex, clock, notifier, wakeups }),
     lifecycle: new OrderLifecycle({ knex, bmcs: machines, secrets, notifier, clock }),
     machines,
     deployments,
     bootIntents: new DeploymentBootIntents(knex, deployments),
+    wakeups,
   };
 }
 
@@ -112,14 +121,15 @@ export interface WorkerParts {
 }
 
 /** The worker role's moving parts: workflows, allocation and clocks, and notification delivery. */
-export function buildWorker(rt: Runtime, logger: Logger, timeouts: Partial<DeployTimeouts> = {}, options: { leaseSeconds?: number } = {}): WorkerParts {
+export function buildWorker(rt: Runtime, logger: Logger, timeouts: Partial<DeployTimeouts> = {}, options: { leaseSeconds?: number; concurrency?: number } = {}): WorkerParts {
   const deps = { knex: rt.knex, bmcs: rt.machines, boot: rt.bootIntents, secrets: rt.secrets, notifier: rt.notifier, clock: rt.clock, timeouts };
   const runner = new WorkflowRunner({
-    knex: rt.knex, owner: rt.owner, clock: rt.clock, logger, definitions: [deployWorkflow(deps), releaseWorkflow(deps)],
+    knex: rt.knex, owner: rt.owner, clock: rt.clock, logger, definitions: [deployWorkflow(deps), releaseWorkflow(deps)], wakeups: rt.wakeups,
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     // Short leases (the crash test, the lab) let another worker take over a dead one's work sooner.
     ...(options.leaseSeconds !== undefined ? { leaseSeconds: options.leaseSeconds } : {}),
   });
-  const provisioner = new Provisioner({ knex: rt.knex, orders: rt.orders, runner, clock: rt.clock, logger });
+  const provisioner = new Provisioner({ knex: rt.knex, orders: rt.orders, runner, clock: rt.clock, logger, wakeups: rt.wakeups });
   const dispatcher = new NotificationDispatcher({
     knex: rt.knex,
     settings: rt.notificationSettings,

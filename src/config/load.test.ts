@@ -28,6 +28,16 @@ describe('loadConfig', () => {
     expect(c.configFile).toBeNull();
   });
 
+  it('reads previous secret keys from ANVIL_SECRET_KEYS_PREVIOUS or secret_keys_previous, naming a bad one', () => {
+    const k1 = Buffer.alloc(32, 1).toString('base64');
+    const k2 = Buffer.alloc(32, 2).toString('base64');
+    expect(loadConfig({ env: { ANVIL_SECRET_KEYS_PREVIOUS: `${k1}, ${k2}` } }).previousSecretKeys).toEqual([k1, k2]);
+    expect(loadConfig({ env: {} }).previousSecretKeys).toEqual([]);
+    const readFile = files({ '/etc/anvil.yaml': `secret_keys_previous:\n  - ${k1}\n  - not-a-key\n` });
+    expect(configError(() => loadConfig({ env: { ANVIL_CONFIG: '/etc/anvil.yaml' }, readFile })).message).toMatch(/^\/etc\/anvil\.yaml:3.*secret_keys_previous.*not base64/);
+    expect(configError(() => loadConfig({ env: { ANVIL_SECRET_KEYS_PREVIOUS: `${k1},${Buffer.alloc(16).toString('base64')}` } })).message).toBe('ANVIL_SECRET_KEYS_PREVIOUS[1]: must decode to 32 bytes, got 16 (generate one with: openssl rand -base64 32)');
+  });
+
   it('takes the data directory from the SQLite file, and ANVIL_DATA_DIR for PostgreSQL', () => {
     expect(loadConfig({ env: { DATABASE_URL: 'sqlite:/var/lib/anvil/db.sqlite' } }).dataDir).toBe('/var/lib/anvil');
     const pg = loadConfig({ env: { DATABASE_URL: 'postgres://u:p@db:5432/anvil', ANVIL_DATA_DIR: '/srv/anvil' } });
@@ -62,6 +72,13 @@ describe('loadConfig', () => {
     expect(c.notifications?.webhook?.url).toBe('https://hooks.example.net/anvil');
     expect(c.metrics?.listen).toEqual({ host: '127.0.0.1', port: 9100 });
     expect(c.boot).toEqual({ dhcp: { interfaces: ['eth1'] } });
+  });
+
+  it('reads the worker section (workflows driven at once), 32 when absent; refuses 0', () => {
+    expect(loadConfig({ env: {}, flags: {} }).worker).toEqual({ concurrency: 32 });
+    const c = loadConfig({ env: {}, flags: { config: 'a.yaml' }, readFile: files({ 'a.yaml': 'worker:\n  concurrency: 128\n' }) });
+    expect(c.worker).toEqual({ concurrency: 128 });
+    expect(() => loadConfig({ env: {}, flags: { config: 'a.yaml' }, readFile: files({ 'a.yaml': 'worker:\n  concurrency: 0\n' }) })).toThrow(/a\.yaml:2: worker\.concurrency/);
   });
 
   it('reads the health section, with the contract defaults when it is absent', () => {

@@ -100,6 +100,9 @@ export function loadConfig(options: LoadConfigOptions = {}): AnvilConfig {
       ? { value: file.values.secret_key, source: { label: file.where(['secret_key']) } }
       : undefined;
   if (keyCandidate) checkSecretKey(String(keyCandidate.value), keyCandidate.source.label);
+  const previousSecretKeys = nonEmpty(env.ANVIL_SECRET_KEYS_PREVIOUS) !== undefined
+    ? env.ANVIL_SECRET_KEYS_PREVIOUS!.split(/[\s,]+/).filter((k) => k !== '').map((k, i) => (checkSecretKey(k, `ANVIL_SECRET_KEYS_PREVIOUS[${i}]`), k))
+    : (file?.values.secret_keys_previous ?? []).map((k, i) => (checkSecretKey(k, file!.where(['secret_keys_previous', i])), k));
 
   const levelCandidate = pick(flags.logLevel, '--log-level', 'ANVIL_LOG_LEVEL', 'log_level');
   const logLevel = parseLogLevel(levelCandidate ? String(levelCandidate.value) : 'info', levelCandidate?.source.label ?? 'log_level');
@@ -122,6 +125,7 @@ export function loadConfig(options: LoadConfigOptions = {}): AnvilConfig {
     dataDir: resolve(dataDir),
     listen,
     secretKey: keyCandidate ? String(keyCandidate.value) : undefined,
+    previousSecretKeys,
     logLevel,
     roles,
     site,
@@ -135,6 +139,7 @@ export function loadConfig(options: LoadConfigOptions = {}): AnvilConfig {
       retentionDays: file?.values.health?.retention_days ?? 30,
       autoResolveAfter: file?.values.health?.auto_resolve_after ?? 2,
     },
+    worker: { concurrency: file?.values.worker?.concurrency ?? 32 },
     configFile: configPath ? resolve(configPath) : null,
   };
 }

@@ -22,6 +22,7 @@ export const FileConfigSchema = z
     data_dir: z.string().min(1).optional(),
     listen: z.string().min(1).optional(),
     secret_key: z.string().min(1).optional(),
+    secret_keys_previous: z.array(z.string().min(1)).optional(),
     log_level: z.enum(LOG_LEVELS).optional(),
     roles: z.union([z.string(), z.array(z.string())]).optional(),
     site: z.string().min(1).optional(),
@@ -56,6 +57,13 @@ export const FileConfigSchema = z
         machine_budget_seconds: z.number().min(1).max(600).default(30),
         retention_days: z.number().int().min(1).max(3650).default(30),
         auto_resolve_after: z.number().int().min(1).max(100).default(2),
+      })
+      .strict()
+      .optional(),
+    worker: z
+      .object({
+        /** Workflows one worker process drives at once (BMC calls and database work in flight). */
+        concurrency: z.number().int().min(1).max(1024).default(32),
       })
       .strict()
       .optional(),
@@ -103,6 +111,11 @@ export interface AnvilConfig {
   listen: ListenAddress;
   /** Base64 32-byte key from ANVIL_SECRET_KEY / `secret_key`; undefined → key file in dataDir. */
   secretKey: string | undefined;
+  /**
+   * Keys from before a rotation (ANVIL_SECRET_KEYS_PREVIOUS, comma-separated, or `secret_keys_previous`):
+   * values they sealed still open; nothing new is sealed with them.
+   */
+  previousSecretKeys: string[];
   logLevel: LogLevel;
   roles: ServiceRole[];
   /** Restricts worker/boot/sweeper roles to one site; null = all sites. */
@@ -113,6 +126,8 @@ export interface AnvilConfig {
   metrics: { listen: ListenAddress; token?: string } | undefined;
   /** Health sweeps (`health:`); defaults apply when absent. */
   health: { intervalMinutes: number; concurrency: number; machineBudgetMs: number; retentionDays: number; autoResolveAfter: number };
+  /** The worker role (`worker:`); defaults apply when absent. */
+  worker: { concurrency: number };
   /** The config file that was read, if any. */
   configFile: string | null;
 }

@@ -21,13 +21,26 @@ export interface LeaseHolder {
   expiresAt: string | null;
 }
 
-/** Claims the lease if it is free, expired, or already ours. Returns false when someone else holds it. */
-export async function tryClaimLease(db: Knex, target: LeaseTarget, owner: string, purpose: string, seconds: number): Promise<boolean> {
-  const updated = await db(target.table)
+/** The UPDATE that takes the lease when it is free, expired, or already ours. */
+function claim(db: Knex, target: LeaseTarget, owner: string, purpose: string, seconds: number) {
+  return db(target.table)
     .where('id', target.id)
     .andWhere((q) => q.whereNull('lease_owner').orWhere('lease_owner', owner).orWhere('lease_expires_at', '<', dbNow(db)))
     .update({ lease_owner: owner, lease_purpose: purpose, lease_expires_at: dbNowPlus(db, seconds) });
-  return updated === 1;
+}
+
+/** Claims the lease if it is free, expired, or already ours. Returns false when someone else holds it. */
+export async function tryClaimLease(db: Knex, target: LeaseTarget, owner: string, purpose: string, seconds: number): Promise<boolean> {
+  return (await claim(db, target, owner, purpose, seconds)) === 1;
+}
+
+/**
+ * Claims the lease like `tryClaimLease` and returns the row as the claim left it (one statement,
+ * `UPDATE … RETURNING`, on both dialects); null when someone else holds it.
+ */
+export async function tryClaimLeaseRow(db: Knex, target: LeaseTarget, owner: string, purpose: string, seconds: number): Promise<Record<string, unknown> | null> {
+  const rows = (await claim(db, target, owner, purpose, seconds).returning('*')) as Record<string, unknown>[];
+  return rows[0] ?? null;
 }
 
 /** Claims the lease or throws LockedError naming the holder and its purpose. */

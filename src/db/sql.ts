@@ -89,6 +89,31 @@ export async function conflictOnDuplicate<T>(fn: () => Promise<T>, message: stri
   }
 }
 
+/**
+ * Runs `update` (an UPDATE that matches at most one row) and, only if it changed a row, inserts
+ * `row` into `table`, atomically. Returns whether the update matched. On PostgreSQL this is one
+ * statement (a data-modifying WITH; the row's columns take their types from the table through
+ * json_populate_record), because a transaction there costs two more round trips; on SQLite,
+ * where a transaction costs nothing extra, it is one.
+ */
+export async function updateThenInsert(knex: Knex, update: Knex.QueryBuilder, table: string, row: Record<string, unknown>): Promise<boolean> {
+  if (isSqlite(knex)) {
+    return knex.transaction(async (trx) => {
+      if ((await update.transacting(trx)) !== 1) return false;
+      await trx(table).insert(row);
+      return true;
+    });
+  }
+  const changed = update.returning(knex.raw('1')).toSQL();
+  const cols = Object.keys(row);
+  const list = cols.map(() => '??').join(', ');
+  const result = (await knex.raw(
+    `with changed as (${changed.sql}) insert into ?? (${list}) select ${cols.map(() => 'r.??').join(', ')} from changed, json_populate_record(null::??, ?::json) as r`,
+    [...changed.bindings, table, ...cols, ...cols, table, JSON.stringify(row)],
+  )) as { rowCount: number };
+  return result.rowCount === 1;
+}
+
 /** ISO string for "now" from a Clock-like source. */
 export function isoNow(clock: { now(): Date }): string {
   return clock.now().toISOString();

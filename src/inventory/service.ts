@@ -358,9 +358,13 @@ export class InventoryService {
 
   /** What a BMC driver needs, with the password decrypted (in memory only; never log it). */
   async getBmcEndpoint(machineIdOrSerial: string): Promise<BmcEndpoint> {
-    const row = await this.machineRow(this.knex, machineIdOrSerial);
-    const bmc = await this.knex('machine_bmcs').where({ machine_id: row.id }).first();
-    if (!bmc) throw new NotFoundError(`machine ${row.serial} has no BMC record`);
+    // Workflows ask by id before every BMC call: one query then; a serial needs the machine first.
+    let bmc = await this.knex('machine_bmcs').where({ machine_id: machineIdOrSerial }).first();
+    if (!bmc) {
+      const row = await this.machineRow(this.knex, machineIdOrSerial);
+      bmc = await this.knex('machine_bmcs').where({ machine_id: row.id }).first();
+      if (!bmc) throw new NotFoundError(`machine ${row.serial} has no BMC record`);
+    }
     return {
       protocol: String(bmc.protocol) as BmcProtocol,
       host: String(bmc.host),

@@ -286,7 +286,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     const apiUrl = `http://127.0.0.1:${apiPort}`;
 
     // boot role: DHCP, TFTP and HTTP on loopback.
-    const boot = createBootService({ config: { boot: config.boot, dataDir }, knex: ctx.knex, logger });
+    const boot = createBootService({ config: { boot: config.boot, dataDir }, knex: ctx.knex, logger, onActivity: (events) => runtime.wakeups.machineActivity(events) });
     await boot.start(stop.signal);
     cleanups.push(() => boot.stop());
     const endpoints = { serverAddress: '127.0.0.1', dhcpPort: boot.dhcp!.ports()[0]!, tftpPort: boot.tftp!.address().port };

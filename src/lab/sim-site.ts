@@ -3,12 +3,15 @@ import { join } from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { createBootService, type BootService } from '../boot/service.js';
+import type { BootActivityListener } from '../boot/lookup.js';
 import { InventoryService } from '../inventory/service.js';
 import { defaultBmcRegistry } from '../bmc/registry.js';
 import { MachineOperations } from '../provisioning/machine-operations.js';
+import { WorkerWakeups } from '../provisioning/wakeups.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import { startRedfishSimFleet, type RedfishSimFleet } from './redfish-sim/index.js';
-import { LabDhcpSegment, SimulatedMachine, type MachineEvent } from './pxe-machine.js';
+import type { RedfishSimFleet } from './redfish-sim/index.js';
+import type { MachineEvent, SimulatedMachine } from './pxe-machine.js';
+import { startSimHardware, startSimHardwareThread } from './sim-hardware.js';
 
 /**
  * A site of simulated servers attached to a database, for tests and benchmarks that drive Anvil
@@ -30,12 +33,31 @@ export interface SimSiteOptions {
   installMs: number;
   /** TFTP block size of the simulated ROMs (see SimulatedMachineOptions). */
   tftpBlksize?: number;
+  /**
+   * The boot role's `tftp.max_blksize` (default: the product default, 1468, for a 1500-byte MTU).
+   * Loopback has no such limit; set it with `tftpBlksize` to model a jumbo-frame boot network.
+   */
+  tftpMaxBlksize?: number;
+  /**
+   * The boot role's activity (createBootService `onActivity`); pass the worker's
+   * `rt.wakeups.machineActivity` when it runs in this process. By default the wake-ups go through
+   * the database only, as from a boot-only process, for workers in other processes.
+   */
+  onBootActivity?: BootActivityListener;
   onEvent?: (e: MachineEvent) => void;
+  /**
+   * Run the simulated BMCs and servers in a worker thread (benchmarks: their CPU is then not
+   * Anvil's). Needs a runtime that can load this module in a thread (built code, or node with
+   * test/support/ts-register.mjs; not Jest). `fleet` and `machines` are then not available here.
+   */
+  hardwareThread?: boolean;
 }
 
 export interface SimSite {
-  fleet: RedfishSimFleet;
+  /** The BMC simulators; null with `hardwareThread`. */
+  fleet: RedfishSimFleet | null;
   boot: BootService;
+  /** The simulated servers; empty with `hardwareThread`. */
   machines: SimulatedMachine[];
   /** Machine ids by serial. */
   ids: Map<string, string>;
@@ -47,10 +69,6 @@ export const SIM_OS_IMAGES = [
   { name: 'debian-12', family: 'debian', kernel_url: 'http://mirror.lab.anvil/debian/linux', initrd_url: 'http://mirror.lab.anvil/debian/initrd.gz', repo_url: 'http://mirror.lab.anvil/debian/' },
   { name: 'wipe', family: 'cloud', kernel_url: 'http://mirror.lab.anvil/wipe/vmlinuz', initrd_url: 'http://mirror.lab.anvil/wipe/initrd.img', repo_url: 'http://mirror.lab.anvil/wipe/' },
 ];
-
-function mac(i: number, nic: number): string {
-  return `52:54:${(0xa0 + nic).toString(16)}:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-}
 
 export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
   const site = opts.site ?? 'MA-SIM1';
@@ -67,22 +85,22 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     }
   };
   try {
-    const fleet = await startRedfishSimFleet({ count: opts.count, initialPower: 'Off', username: 'root', password: 'sim-calvin', macsFor: (i) => [mac(i, 0), mac(i, 1)], serialPrefix: `${site.replace(/-/g, '')}-` });
-    cleanups.push(() => fleet.stop());
+    const hwOptions = { count: opts.count, site, installMs: opts.installMs, ...(opts.tftpBlksize ? { tftpBlksize: opts.tftpBlksize } : {}) };
+    const hardware = opts.hardwareThread ? await startSimHardwareThread(hwOptions, opts.onEvent) : await startSimHardware(hwOptions, opts.onEvent);
+    cleanups.push(() => hardware.stop());
     const inventory = {
       sites: [{ code: site, name: `Simulated ${site}`, country, city: 'Loopback', timezone: 'UTC' }],
-      machines: fleet.instances.map((inst, i) => {
-        const ep = fleet.endpoint(i);
+      machines: hardware.machines.map(({ serial, bmc: ep, macs }, i) => {
         // 127.x.y.z: loopback addresses the host really has, one per machine.
         const ip = `127.${100 + Math.floor(i / 250)}.0.${(i % 250) + 1}`;
         return {
-          serial: inst.serial,
+          serial,
           hardware_profile: profile,
           site,
           bmc: { protocol: 'redfish', host: ep.host, port: ep.port, username: ep.username, password: ep.password, tls: ep.tls },
           nics: [
-            { name: 'eno1', mac: mac(i, 0), pxe: true, ipv4: { address: ip, prefix: 8 } },
-            { name: 'eno2', mac: mac(i, 1), pxe: false },
+            { name: 'eno1', mac: macs[0], pxe: true, ipv4: { address: ip, prefix: 8 } },
+            { name: 'eno2', mac: macs[1], pxe: false },
           ],
         };
       }),
@@ -90,9 +108,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     const inv = new InventoryService({ knex: opts.knex, secrets: opts.secrets });
     await inv.importInventory(inventory, { actor: { name: 'sim-site' }, fileName: 'sim-site' });
 
-    const segment = new LabDhcpSegment();
-    const clientPort = await segment.open(0);
-    cleanups.push(() => segment.close());
+    const dbWakeups = new WorkerWakeups(opts.knex, { logger: opts.logger });
     const boot = createBootService({
       config: {
         boot: {
@@ -100,22 +116,19 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
           address: '127.0.0.1',
           subnets: [{ site, network: '127.0.0.0/8' }],
           http: { port: 0 },
-          dhcp: { mode: 'authoritative', port: 0, client_port: clientPort },
-          tftp: { port: 0, root_dir: join(tmpdir(), 'anvil-sim-tftp') },
+          dhcp: { mode: 'authoritative', port: 0, client_port: hardware.clientPort },
+          tftp: { port: 0, root_dir: join(tmpdir(), 'anvil-sim-tftp'), ...(opts.tftpMaxBlksize ? { max_blksize: opts.tftpMaxBlksize } : {}) },
           os_images: SIM_OS_IMAGES,
           lookup_poll_ms: 300,
         },
       },
       knex: opts.knex,
       logger: opts.logger,
+      onActivity: opts.onBootActivity ?? ((events) => dbWakeups.machineActivity(events)),
     });
     await boot.start();
     cleanups.push(() => boot.stop());
-    const endpoints = { serverAddress: '127.0.0.1', dhcpPort: boot.dhcp!.ports()[0]!, tftpPort: boot.tftp!.address().port };
-    const machines = fleet.instances.map(
-      (inst, i) => new SimulatedMachine({ serial: inst.serial, mac: mac(i, 0), bmc: inst, segment, boot: () => endpoints, installMs: opts.installMs, ...(opts.tftpBlksize ? { tftpBlksize: opts.tftpBlksize } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) }),
-    );
-    cleanups.push(() => machines.forEach((m) => m.detach()));
+    await hardware.attach({ serverAddress: '127.0.0.1', dhcpPort: boot.dhcp!.ports()[0]!, tftpPort: boot.tftp!.address().port });
     const rows = (await opts.knex('machines').where({ site_id: opts.knex('sites').where({ code: site }).select('id') }).select('id', 'serial')) as { id: string; serial: string }[];
     const ids = new Map(rows.map((r) => [r.serial, r.id]));
     // Verification through the BMCs makes them `available`, as an operator's `machine verify` would.
@@ -123,7 +136,7 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     const verified = await ops.verifyAll({ name: 'sim-site' }, 32);
     const bad = verified.filter((v) => v.provision_state !== 'available');
     if (bad.length > 0) throw new Error(`simulated machines failed verification: ${bad.map((b) => `${b.serial}: ${b.last_error}`).slice(0, 3).join('; ')}`);
-    return { fleet, boot, machines, ids, stop };
+    return { fleet: hardware.fleet, boot, machines: hardware.servers, ids, stop };
   } catch (err) {
     await stop();
     throw err;

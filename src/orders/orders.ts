@@ -18,6 +18,8 @@ export interface OrderServiceDeps {
   notifier?: Notifier | null;
   /** Remaining time under which an order's clock is `at_risk` (default 4 h). */
   atRiskHours?: number;
+  /** Told when an order was allocated here, so a worker in this process starts its deployment at once. */
+  wakeups?: { notify(topic: 'orders'): void } | null;
 }
 
 /** SHA-256 of the body with keys sorted, so a retry with reordered JSON is still "the same request". */
@@ -108,8 +110,13 @@ export class OrderService {
       }
       throw err;
     }
-    await this.tryAllocate(id);
-    return { order: await this.getOrder(id), created: true };
+    // The row just written is the order: only an allocation changes it before the answer.
+    const allocatedAt = this.clock.now().toISOString();
+    const machineId = await allocateMachine(this.knex, { orderId: id, hardwareProfile: input.hardware_profile, country: String(country), siteCode }, allocatedAt);
+    // Not allocated here: another allocator may have served it meanwhile, so read what it is now.
+    if (!machineId) return { order: await this.getOrder(id), created: true };
+    this.deps.wakeups?.notify('orders');
+    return { order: this.toOutput({ ...row, status: 'allocated', machine_id: machineId, allocated_at: allocatedAt, updated_at: allocatedAt }), created: true };
   }
 
   /** Allocates a machine to a waiting order if one is free; returns the machine id or null. */

@@ -40,7 +40,8 @@ function candidates(db: Knex | Knex.Transaction, req: AllocationRequest, limit: 
  */
 export async function allocateMachine(knex: Knex, req: AllocationRequest, now: string): Promise<string | null> {
   for (let round = 0; round < 5; round++) {
-    const ids = (await candidates(knex, req, 16)) as string[];
+    // A wide window: allocators running at once (API requests, workers) pick different machines.
+    const ids = (await candidates(knex, req, 128)) as string[];
     if (ids.length === 0) return null;
     // Start at a random candidate so concurrent allocators mostly try different machines.
     const start = Math.floor(Math.random() * ids.length);

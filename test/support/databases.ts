@@ -22,7 +22,7 @@ export interface TestDatabase {
 }
 
 /** Creates a fresh, migrated database of the given dialect. */
-export async function createTestDatabase(dialect: TestDialect, opts: { file?: string } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(dialect: TestDialect, opts: { file?: string; poolMax?: number } = {}): Promise<TestDatabase> {
   if (dialect === 'sqlite') {
     const location = opts.file ?? ':memory:';
     const target: DatabaseTarget = { dialect: 'sqlite', location };
@@ -37,7 +37,7 @@ export async function createTestDatabase(dialect: TestDialect, opts: { file?: st
   await admin.raw(`create schema ${schema}`);
   await admin.destroy();
   const target: DatabaseTarget = { dialect: 'postgres', location: base, schema };
-  const knex = connect(target, { poolMax: 5 });
+  const knex = connect(target, { poolMax: opts.poolMax ?? 5 });
   await migrateLatest(knex);
   const sep = base.includes('?') ? '&' : '?';
   return {

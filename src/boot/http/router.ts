@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { toErrorResponse } from '../../http-errors.js';
 import { InputError, NotFoundError } from '../../errors.js';
 import { CALLBACK_EVENTS, DEFAULT_TOKEN_TTL_SECONDS, type CallbackEvent, type Deployment, type DeploymentService } from '../deployments.js';
-import { normalizeMac, type BootEventSink, type BootEventType, type BootLookup, type Reservation } from '../lookup.js';
+import { normalizeMac, type BootActivityListener, type BootEventSink, type BootEventType, type BootLookup, type Reservation } from '../lookup.js';
 import {
   ANSWER_FILES,
   networkModel,
@@ -33,6 +33,8 @@ export interface BootHttpDeps {
   /** Serve the "discover" script (instead of "nothing") to MACs inventory lacks. */
   discovery?: boolean;
   tokenTtlSeconds?: number;
+  /** Told about each accepted installer callback once it is committed. */
+  onActivity?: BootActivityListener;
 }
 
 /** Counters exposed for metrics and tests. */
@@ -215,6 +217,7 @@ export function createBootRouter(deps: BootHttpDeps): { router: Router; stats: B
       remoteAddress: remoteAddress(req),
     });
     stats.callbacksAccepted++;
+    deps.onActivity?.([{ machineId: deployment.machineId, event: `callback:${event}` }]);
     const type = CALLBACK_EVENT_TYPES[event as CallbackEvent];
     if (type) deps.events.record(deployment.machineId, type, { deployment_id: deployment.id, ...(body.detail !== undefined ? { detail: body.detail } : {}) });
     deps.logger.info({ deployment_id: deployment.id, machine_id: deployment.machineId, event, from: previousStatus, to: deployment.status }, 'boot: installer callback');

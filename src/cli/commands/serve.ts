@@ -73,7 +73,7 @@ export function workerService(ctx: CliContext, rt: Runtime = buildRuntime(ctx)):
     name: 'worker',
     async start(signal) {
       const log = ctx.logger.child({ role: 'worker' });
-      const { provisioner, dispatcher } = buildWorker(rt, log);
+      const { provisioner, dispatcher } = buildWorker(rt, log, {}, { concurrency: ctx.config.worker.concurrency });
       log.info({ owner: rt.owner }, 'worker started');
       try {
         await Promise.all([provisioner.run(signal), dispatcher.run(signal)]);
@@ -90,7 +90,8 @@ export function bootRoleService(ctx: CliContext, rt: Runtime): RoleService {
   return {
     name: 'boot',
     async start(signal) {
-      const boot = createBootService({ config: ctx.config, knex: ctx.knex, logger: ctx.logger });
+      // A worker in this process wakes at once for the boot activity its workflows wait on.
+      const boot = createBootService({ config: ctx.config, knex: ctx.knex, logger: ctx.logger, onActivity: (events) => rt.wakeups.machineActivity(events) });
       await boot.start(signal);
       if (boot.dhcp) rt.health.metrics.addDhcpSource('dhcp', () => boot.dhcp!.stats());
       if (boot.tftp) rt.health.metrics.addTftpSource('tftp', () => boot.tftp!.stats());

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Clock } from '../../clock.js';
-import { pause, systemClock } from '../../clock.js';
+import { systemClock, Wakeable } from '../../clock.js';
 import { ConflictError } from '../../errors.js';
-import { releaseLease, renewLease, tryClaimLease } from '../../db/leases.js';
-import { conflictOnDuplicate, json, toIso } from '../../db/sql.js';
+import { releaseLease, renewLease, tryClaimLeaseRow } from '../../db/leases.js';
+import { conflictOnDuplicate, dbNowPlus, json, toIso, updateThenInsert } from '../../db/sql.js';
 
 export type WorkflowData = Record<string, unknown>;
 
@@ -24,6 +24,8 @@ export interface WorkflowRecord {
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
+  /** Moves with every wake-up (see provisioning/wakeups.ts). */
+  wakeSeq: number;
 }
 
 export interface StepContext {
@@ -84,6 +86,13 @@ export interface WorkflowRunnerOptions {
   leaseSeconds?: number;
   /** Delay before retrying a step that threw. */
   retryDelayMs?: (attempt: number) => number;
+  /**
+   * Workflows `run` drives at once (default 32). Each holds its lease and one slot while its steps
+   * run, so this bounds the BMC calls and database work in flight from this process.
+   */
+  concurrency?: number;
+  /** Wake-ups in this process (boot activity, new deployments): `run` looks for due work at once. */
+  wakeups?: { subscribe(topic: 'workflows', listener: () => void): () => void };
 }
 
 type Row = Record<string, unknown>;
@@ -104,6 +113,24 @@ export function mapWorkflow(r: Row): WorkflowRecord {
     createdAt: toIso(r.created_at)!,
     updatedAt: toIso(r.updated_at)!,
     finishedAt: toIso(r.finished_at),
+    wakeSeq: Number(r.wake_seq ?? 0),
+  };
+}
+
+/** A new workflow's row: pending at its first step, due at once. */
+export function newWorkflowRow(spec: { kind: string; machineId: string; orderId?: string | null; data?: WorkflowData }, now: string): Row {
+  return {
+    id: randomUUID(),
+    kind: spec.kind,
+    machine_id: spec.machineId,
+    order_id: spec.orderId ?? null,
+    status: 'pending',
+    step_index: 0,
+    step_attempt: 0,
+    data: json.write(spec.data ?? {}),
+    next_run_at: now,
+    created_at: now,
+    updated_at: now,
   };
 }
 
@@ -118,21 +145,9 @@ export async function createWorkflow(
 ): Promise<string> {
   const live = await db('workflows').where({ machine_id: spec.machineId }).whereIn('status', ['pending', 'running']).first('id', 'kind');
   if (live) throw new ConflictError(`machine ${spec.machineId} already has a ${live.kind} workflow in progress (${live.id})`, { details: { workflow_id: live.id } });
-  const id = randomUUID();
-  await conflictOnDuplicate(() => db('workflows').insert({
-    id,
-    kind: spec.kind,
-    machine_id: spec.machineId,
-    order_id: spec.orderId ?? null,
-    status: 'pending',
-    step_index: 0,
-    step_attempt: 0,
-    data: json.write(spec.data ?? {}),
-    next_run_at: now,
-    created_at: now,
-    updated_at: now,
-  }), `machine ${spec.machineId} already has a workflow in progress`);
-  return id;
+  const row = newWorkflowRow(spec, now);
+  await conflictOnDuplicate(() => db('workflows').insert(row), `machine ${spec.machineId} already has a workflow in progress`);
+  return String(row.id);
 }
 
 export async function getWorkflow(db: Knex, id: string): Promise<WorkflowRecord | null> {
@@ -163,75 +178,147 @@ export class WorkflowRunner {
   private readonly clock: Clock;
   private readonly definitions: Map<string, WorkflowDefinition>;
   private readonly leaseSeconds: number;
+  readonly concurrency: number;
 
   constructor(private readonly opts: WorkflowRunnerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.definitions = new Map(opts.definitions.map((d) => [d.kind, d]));
     this.leaseSeconds = opts.leaseSeconds ?? 60;
+    this.concurrency = Math.max(1, opts.concurrency ?? 32);
   }
 
-  /** Runs one step of every due workflow (up to `batch`, `concurrency` at a time). Returns steps run. */
-  async runOnce(batch = 200, concurrency = 32): Promise<number> {
+  private async dueIds(limit: number): Promise<string[]> {
     const now = this.clock.now().toISOString();
-    const due = (await this.opts.knex('workflows')
+    return (await this.opts.knex('workflows')
       .whereIn('status', ['pending', 'running'])
       .andWhere('next_run_at', '<=', now)
       .andWhere((q) => q.whereNull('lease_owner').orWhere('lease_expires_at', '<', now))
       .orderBy('next_run_at')
-      .limit(batch)
+      .limit(limit)
       .pluck('id')) as string[];
+  }
+
+  /**
+   * One pass: drives every due workflow (up to `batch`, `concurrency` at a time) until it waits,
+   * fails or finishes. Returns the steps run.
+   */
+  async runOnce(batch = 200, concurrency = this.concurrency): Promise<number> {
+    const due = await this.dueIds(batch);
     let ran = 0;
     let next = 0;
     const worker = async () => {
       while (next < due.length) {
         const id = due[next++]!;
-        if (await this.runStep(id)) ran++;
+        ran += await this.drive(id, Number.POSITIVE_INFINITY);
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
     return ran;
   }
 
+  /**
+   * Drives workflows until `signal` aborts: up to `concurrency` at once, refilled as soon as one
+   * waits or ends, or a wake-up arrives; with nothing due it looks again every `idleMs`.
+   */
   async run(signal: AbortSignal, idleMs = 500): Promise<void> {
-    while (!signal.aborted) {
-      let ran = 0;
-      try {
-        ran = await this.runOnce();
-      } catch (err) {
-        this.opts.logger?.error({ err }, 'workflow runner pass failed');
-      }
-      if (ran > 0) {
-        // Yield to I/O between busy passes (synchronous SQLite would otherwise starve the event loop).
+    const inflight = new Map<string, Promise<void>>();
+    // A workflow whose drive threw (an unknown kind, a failing database) is left alone for an idle
+    // period, so it cannot keep this loop busy retrying it.
+    const cooling = new Set<string>();
+    const waker = new Wakeable();
+    const unsubscribe = this.opts.wakeups?.subscribe('workflows', () => waker.wake());
+    try {
+      while (!signal.aborted) {
+        waker.clear();
+        let started = 0;
+        if (inflight.size < this.concurrency) {
+          try {
+            // Our own in-flight workflows may still look free until their claim lands: ask for that many more.
+            for (const id of await this.dueIds(this.concurrency + cooling.size)) {
+              if (inflight.has(id) || cooling.has(id) || inflight.size >= this.concurrency) continue;
+              inflight.set(id, this.drive(id, Number.POSITIVE_INFINITY).then(
+                () => {
+                  inflight.delete(id);
+                  waker.wake();
+                },
+                (err: unknown) => {
+                  inflight.delete(id);
+                  this.opts.logger?.error({ err, workflow: id }, 'workflow runner: driving a workflow failed');
+                  cooling.add(id);
+                  setTimeout(() => cooling.delete(id), idleMs).unref();
+                },
+              ));
+              started++;
+            }
+          } catch (err) {
+            this.opts.logger?.error({ err }, 'workflow runner pass failed');
+          }
+        }
+        // Yield to I/O between passes: with better-sqlite3 every query completes synchronously, so
+        // back-to-back passes would starve sockets and timers (the boot services in this process).
         await new Promise<void>((resolve) => setImmediate(resolve));
-        continue;
+        if (started > 0 && inflight.size < this.concurrency) continue;
+        await waker.pause(idleMs, signal);
       }
-      await pause(idleMs, signal);
+    } finally {
+      unsubscribe?.();
+      await Promise.allSettled(inflight.values());
     }
   }
 
   /** Claims the workflow and runs its current step once. Returns false if someone else holds it. */
   async runStep(id: string): Promise<boolean> {
+    return (await this.drive(id, 1)) > 0;
+  }
+
+  /**
+   * Claims the workflow and runs up to `maxSteps` steps in a row while they complete, keeping the
+   * lease between them (each outcome is recorded before the next step starts, exactly as if another
+   * pass had picked the workflow up). Returns the steps run; 0 when someone else holds the lease.
+   */
+  private async drive(id: string, maxSteps: number): Promise<number> {
     const { knex, owner } = this.opts;
     const target = { table: 'workflows', id };
-    if (!(await tryClaimLease(knex, target, owner, 'workflow', this.leaseSeconds))) return false;
+    const row = await tryClaimLeaseRow(knex, target, owner, 'workflow', this.leaseSeconds);
+    if (!row) return 0;
+    // The outcome that ends a drive (wait, retry, failure, success) releases the lease in the same write.
+    let released = false;
     try {
-      const row = await knex('workflows').where({ id }).first();
-      if (!row || !['pending', 'running'].includes(String(row.status))) return false;
-      const wf = mapWorkflow(row);
+      if (!['pending', 'running'].includes(String(row.status))) return 0;
+      let wf: WorkflowRecord | null = mapWorkflow(row);
       const def = this.definitions.get(wf.kind);
       if (!def) throw new Error(`no definition for workflow kind ${wf.kind}`);
-      if (wf.stepIndex >= def.steps.length) {
-        await this.finish(wf, def);
-        return true;
+      let ran = 0;
+      while (wf && ran < maxSteps) {
+        // Between steps of a chain, let sockets and timers run: with better-sqlite3 a step that only
+        // touches the database never leaves the microtask queue, and a hundred such chains would
+        // hold the event loop (and the boot services in this process) for hundreds of milliseconds.
+        if (ran > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        ran++;
+        if (wf.stepIndex >= def.steps.length) {
+          await this.finish(wf, def);
+          released = true;
+          break;
+        }
+        const outcome = await this.execute(wf, def);
+        if (outcome.next) wf = outcome.next;
+        else {
+          released = outcome.released;
+          break;
+        }
       }
-      await this.execute(wf, def);
-      return true;
+      return ran;
     } finally {
-      await releaseLease(knex, target, owner);
+      if (!released) await releaseLease(knex, target, owner);
     }
   }
 
-  private async execute(wf: WorkflowRecord, def: WorkflowDefinition): Promise<void> {
+  /**
+   * Runs the current step and records its outcome. `next` is the workflow at its next step when
+   * the step completed and more remain (the lease is kept); otherwise `released` tells whether
+   * the record also gave the lease up (false when it was lost or the record failed).
+   */
+  private async execute(wf: WorkflowRecord, def: WorkflowDefinition): Promise<{ next: WorkflowRecord; released?: undefined } | { next: null; released: boolean }> {
     const { knex, owner } = this.opts;
     const step = def.steps[wf.stepIndex]!;
     const started = this.clock.now();
@@ -268,61 +355,98 @@ export class WorkflowRunner {
     const nowIso = now.toISOString();
     const data = { ...wf.data, ...(result?.data ?? {}) };
     const history = (outcome: string, detail: string | null) =>
-      knex('workflow_steps').insert({ workflow_id: wf.id, step_index: wf.stepIndex, step: step.name, attempt, outcome, worker: owner, started_at: started.toISOString(), finished_at: nowIso, detail });
+      ({ workflow_id: wf.id, step_index: wf.stepIndex, step: step.name, attempt, outcome, worker: owner, started_at: started.toISOString(), finished_at: nowIso, detail });
+    const mine = (db: Knex | Knex.Transaction) => db('workflows').where({ id: wf.id, lease_owner: owner });
 
     if (result?.outcome === 'done') {
-      const recorded = await knex.transaction(async (trx) => {
-        const n = await trx('workflows').where({ id: wf.id, lease_owner: owner }).update({
-          status: 'running', step_index: wf.stepIndex + 1, step_attempt: 0, step_started_at: null, data: json.write(data), next_run_at: nowIso, last_error: null, updated_at: nowIso,
-        });
-        if (n === 1) await history('done', result!.detail ?? null).transacting(trx);
-        return n === 1;
+      const next: WorkflowRecord = { ...wf, status: 'running', stepIndex: wf.stepIndex + 1, stepAttempt: 0, stepStartedAt: null, data, nextRunAt: nowIso, lastError: null, updatedAt: nowIso };
+      const last = next.stepIndex >= def.steps.length;
+      // The lease is extended with the record: the next step of the chain starts under a full lease.
+      const advance = (db: Knex | Knex.Transaction) => mine(db).update({
+        status: 'running', step_index: next.stepIndex, step_attempt: 0, step_started_at: null, data: json.write(data), next_run_at: nowIso, last_error: null, updated_at: nowIso,
+        lease_expires_at: dbNowPlus(knex, this.leaseSeconds),
       });
-      if (recorded && wf.stepIndex + 1 >= def.steps.length) await this.finish({ ...wf, data, stepIndex: wf.stepIndex + 1 }, def);
-      return;
+      if (!last) {
+        if (!(await updateThenInsert(knex, advance(knex), 'workflow_steps', history('done', result.detail ?? null)))) return { next: null, released: false };
+        return { next };
+      }
+      const recorded = await knex.transaction(async (trx): Promise<'no' | 'step' | 'succeeded'> => {
+        if ((await advance(trx)) !== 1) return 'no';
+        await trx('workflow_steps').insert(history('done', result!.detail ?? null));
+        // After the last step the workflow succeeds in the same transaction. Its onSucceeded work
+        // runs in a savepoint: if that fails, the step stays recorded and `finish` is retried later.
+        if (!def.onSucceeded) return (await this.succeed(trx, next, def)) ? 'succeeded' : 'step';
+        return trx.transaction((sp) => this.succeed(sp, next, def)).then(
+          (ok) => (ok ? 'succeeded' : 'step'),
+          (err: unknown) => {
+            this.opts.logger?.error({ err, workflow: wf.id }, 'workflow succeeded but its completion work failed; will retry');
+            return 'step' as const;
+          },
+        );
+      });
+      return { next: null, released: recorded === 'succeeded' };
     }
     if (result && (result.outcome === 'wait' || result.outcome === 'restart')) {
       const restart = result.outcome === 'restart';
-      await knex('workflows').where({ id: wf.id, lease_owner: owner }).update({
+      const patch = {
         status: 'running',
         step_attempt: attempt,
         step_started_at: restart ? null : stepStartedAt.toISOString(),
         data: json.write(data),
-        next_run_at: new Date(now.getTime() + result.retryInMs).toISOString(),
         updated_at: nowIso,
-      });
+        ...FREE_LEASE,
+      };
+      const later = new Date(now.getTime() + result.retryInMs).toISOString();
       // Waiting is polled; record only the first wait of a step and every restart, not every poll.
-      if (firstRunOfStep || restart) await history(restart ? 'restart' : 'waiting', result.detail ?? null);
-      return;
+      const detail = firstRunOfStep || restart ? history(restart ? 'restart' : 'waiting', result.detail ?? null) : null;
+      // A wake-up that arrived while the step looked (wake_seq moved) may be for the very event it
+      // missed: then the workflow stays due instead of sleeping until its next poll.
+      const sleep = mine(knex).where({ wake_seq: wf.wakeSeq }).update({ ...patch, next_run_at: later });
+      const stayDue = () => mine(knex).update({ ...patch, next_run_at: nowIso });
+      const released = detail
+        ? (await updateThenInsert(knex, sleep, 'workflow_steps', detail)) || (await updateThenInsert(knex, stayDue(), 'workflow_steps', detail))
+        : (await sleep) === 1 || (await stayDue()) === 1;
+      return { next: null, released };
     }
 
     const failure = error ?? new Error('step returned no result');
     const permanent = failure instanceof StepFailedError || attempt >= step.maxAttempts;
     if (!permanent) {
       const delay = this.opts.retryDelayMs?.(attempt) ?? Math.min(60_000, 1000 * 2 ** (attempt - 1));
-      await knex('workflows').where({ id: wf.id, lease_owner: owner }).update({
+      const released = await updateThenInsert(knex, mine(knex).update({
         status: 'running', step_attempt: attempt + 1, step_started_at: stepStartedAt.toISOString(), last_error: `${step.name}: ${failure.message}`, next_run_at: new Date(now.getTime() + delay).toISOString(), updated_at: nowIso,
-      });
-      await history('retry', failure.message);
+        ...FREE_LEASE,
+      }), 'workflow_steps', history('retry', failure.message));
       this.opts.logger?.warn({ workflow: wf.id, step: step.name, attempt, err: failure.message }, 'workflow step failed; will retry');
-      return;
+      return { next: null, released };
     }
-    await knex.transaction(async (trx) => {
-      const n = await trx('workflows').where({ id: wf.id, lease_owner: owner }).update({
+    const released = await knex.transaction(async (trx) => {
+      const n = await mine(trx).update({
         status: 'failed', step_attempt: attempt, data: json.write(data), last_error: `${step.name}: ${failure.message}`, finished_at: nowIso, updated_at: nowIso,
+        ...FREE_LEASE,
       });
-      if (n !== 1) return;
-      await history('failed', failure.message).transacting(trx);
+      if (n !== 1) return false;
+      await trx('workflow_steps').insert(history('failed', failure.message));
       await def.onFailed?.(trx, { ...wf, data, status: 'failed', lastError: failure.message }, failure, step.name);
+      return true;
     });
     this.opts.logger?.error({ workflow: wf.id, step: step.name, err: failure.message }, 'workflow failed');
+    return { next: null, released };
   }
 
+  /** Marks a workflow past its last step succeeded (a crash came between its last step and this). */
   private async finish(wf: WorkflowRecord, def: WorkflowDefinition): Promise<void> {
+    await this.opts.knex.transaction((trx) => this.succeed(trx, wf, def));
+  }
+
+  /** Marks the workflow succeeded and releases its lease, with its onSucceeded work, in `trx`. False when the lease was lost. */
+  private async succeed(trx: Knex.Transaction, wf: WorkflowRecord, def: WorkflowDefinition): Promise<boolean> {
     const nowIso = this.clock.now().toISOString();
-    await this.opts.knex.transaction(async (trx) => {
-      const n = await trx('workflows').where({ id: wf.id, lease_owner: this.opts.owner }).whereIn('status', ['pending', 'running']).update({ status: 'succeeded', finished_at: nowIso, updated_at: nowIso });
-      if (n === 1) await def.onSucceeded?.(trx, { ...wf, status: 'succeeded' });
-    });
+    const n = await trx('workflows').where({ id: wf.id, lease_owner: this.opts.owner }).whereIn('status', ['pending', 'running']).update({ status: 'succeeded', finished_at: nowIso, updated_at: nowIso, ...FREE_LEASE });
+    if (n === 1) await def.onSucceeded?.(trx, { ...wf, status: 'succeeded' });
+    return n === 1;
   }
 }
+
+/** The columns that give a lease up, written together with the outcome that ends a drive. */
+const FREE_LEASE = { lease_owner: null, lease_purpose: null, lease_expires_at: null } as const;

@@ -56,6 +56,12 @@ describe.each(testDatabases())('boot HTTP service on %s', (dialect) => {
     base = `http://127.0.0.1:${addr.port}`;
   });
 
+  // Boot events are written in the background: write each test's before the next test (and before
+  // useTestDatabase's afterAll, which runs first, destroys the database).
+  afterEach(async () => {
+    await events?.flush();
+  });
+
   afterAll(async () => {
     await server?.stop();
     await events?.close();

@@ -1,5 +1,5 @@
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
-import { claimLease, leaseHolder, releaseLease, renewLease, tryClaimLease, withLease } from '../../../src/db/leases.js';
+import { claimLease, leaseHolder, releaseLease, renewLease, tryClaimLease, tryClaimLeaseRow, withLease } from '../../../src/db/leases.js';
 import { LockedError } from '../../../src/errors.js';
 
 describe.each(testDatabases())('leases on %s', (dialect) => {
@@ -20,6 +20,14 @@ describe.each(testDatabases())('leases on %s', (dialect) => {
     const holder = await leaseHolder(t.knex, target);
     expect(holder).toMatchObject({ owner: winner, purpose: 'deploy' });
     expect(await releaseLease(t.knex, target, winner)).toBe(true);
+  });
+
+  it('claims with the row in one statement: the row as claimed, or null while another holds it', async () => {
+    const row = await tryClaimLeaseRow(t.knex, target, 'a', 'deploy', 60);
+    expect(row).toMatchObject({ id: 'm-lease', serial: 'L1', lease_owner: 'a', lease_purpose: 'deploy' });
+    expect(await tryClaimLeaseRow(t.knex, target, 'b', 'deploy', 60)).toBeNull();
+    expect(await tryClaimLeaseRow(t.knex, target, 'a', 'deploy', 60)).toMatchObject({ lease_owner: 'a' });
+    await releaseLease(t.knex, target, 'a');
   });
 
   it('refuses a held lease with LockedError naming the holder and purpose', async () => {

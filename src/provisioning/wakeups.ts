@@ -1,0 +1,88 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+
+/**
+ * Boot activity a waiting step may be waiting for (steps.ts): a network boot (boot-intents.ts
+ * NETWORK_BOOT_EVENTS) or an installer callback that ends a wait. `callback:started` ends none.
+ */
+const WAKING_EVENTS: ReadonlySet<string> = new Set(['pxe_seen', 'script_served', 'callback:installed', 'callback:first_boot', 'callback:failed']);
+
+/** One thing the boot role recorded for a machine, already committed to the database. */
+export interface MachineActivity {
+  machineId: string;
+  event: string;
+}
+
+/** What a listener is told about: workflows that may be due, or orders that may need a deployment. */
+export type WakeupTopic = 'workflows' | 'orders';
+
+/**
+ * Wake-ups for the worker role, so waiting is event-driven and polling is only the fallback:
+ *
+ * - `machineActivity` (from the boot role, after the event is committed): the machine's live
+ *   workflow becomes due now and its `wake_seq` moves, in the database, so a worker in any process
+ *   picks it up at its next pass; runners in this process are told at once.
+ * - `notify('orders')` (an order was allocated in this process): the provisioner starts its
+ *   deployment now instead of at its next idle pass; `notify('workflows')` (deployments started):
+ *   the runner looks for due workflows now.
+ *
+ * A workflow retrying a failed step (`last_error` set) is left alone, so boot activity never
+ * shortens a retry back-off. Nothing here is needed for correctness: a lost wake-up costs one poll.
+ */
+export class WorkerWakeups {
+  private readonly listeners: Record<WakeupTopic, Set<() => void>> = { workflows: new Set(), orders: new Set() };
+  private readonly clock: Clock;
+  private readonly logger: Logger | undefined;
+
+  constructor(
+    private readonly knex: Knex,
+    opts: { clock?: Clock; logger?: Logger } = {},
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger;
+  }
+
+  /** Listens for wake-ups in this process; returns the function that stops listening. */
+  subscribe(topic: WakeupTopic, listener: () => void): () => void {
+    this.listeners[topic].add(listener);
+    return () => this.listeners[topic].delete(listener);
+  }
+
+  /** Tells this process's listeners that there may be work, without touching the database. */
+  notify(topic: WakeupTopic): void {
+    for (const listener of this.listeners[topic]) {
+      try {
+        listener();
+      } catch (err) {
+        this.logger?.warn({ err }, 'wake-up listener threw');
+      }
+    }
+  }
+
+  /**
+   * Boot activity, as the boot role reports it (any events; those no workflow waits for are
+   * ignored). Never throws and never blocks the caller: the database write runs in the background.
+   */
+  machineActivity(events: readonly MachineActivity[]): void {
+    const ids = [...new Set(events.filter((e) => WAKING_EVENTS.has(e.event)).map((e) => e.machineId))];
+    if (ids.length === 0) return;
+    this.wakeMachines(ids).catch((err: unknown) => this.logger?.warn({ err, machines: ids.length }, 'waking workflows failed; they will notice at their next poll'));
+  }
+
+  /** Makes the live workflows of these machines due now. Returns how many were woken. */
+  async wakeMachines(machineIds: readonly string[]): Promise<number> {
+    let woken = 0;
+    // Bounded IN lists (SQLite's parameter limit, PostgreSQL's plan size).
+    for (let i = 0; i < machineIds.length; i += 500) {
+      woken += await this.knex('workflows')
+        .whereIn('machine_id', machineIds.slice(i, i + 500))
+        .whereIn('status', ['pending', 'running'])
+        .whereNull('last_error')
+        .update({ next_run_at: this.clock.now().toISOString(), wake_seq: this.knex.raw('wake_seq + 1') });
+    }
+    if (woken > 0) this.notify('workflows');
+    return woken;
+  }
+}
