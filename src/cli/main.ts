@@ -14,6 +14,7 @@ import { TOKEN_USAGE, runToken } from './commands/token.js';
 import { MACHINE_USAGE, runMachine } from './commands/machine.js';
 import { ORDER_USAGE, runOrder } from './commands/order.js';
 import { LAB_USAGE, runLab } from './commands/lab.js';
+import { SECRETS_USAGE, runSecrets } from './commands/secrets.js';
 import type { CommandEnv, CommandRun } from './commands/types.js';
 import { openCliContext } from './context.js';
 import { processIo, UsageError, type CliIo } from './io.js';
@@ -43,6 +44,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { summary: 'run the roles: API, worker, boot services, sweeper', usage: SERVE_USAGE, run: runServe },
   migrate: { summary: 'apply, roll back or list database migrations', usage: MIGRATE_USAGE, run: runMigrate },
   token: { summary: 'create, list and revoke API tokens', usage: TOKEN_USAGE, run: runToken },
+  secrets: { summary: 'show which keys sealed the stored secrets, re-seal them, rotate the key file', usage: SECRETS_USAGE, run: runSecrets },
   inventory: { summary: 'import or export the inventory (sites, racks, machines) as YAML', usage: INVENTORY_USAGE, run: runInventoryCommand },
   machine: { summary: 'power, boot device, inspection and verification through the BMC', usage: MACHINE_USAGE, run: runMachine },
   order: { summary: 'list orders and show one with its delivery clock', usage: ORDER_USAGE, run: runOrder },

@@ -1,9 +1,11 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { decodeSecretKey } from './secret-box.js';
 
 export const KEY_FILE_NAME = 'secret.key';
+/** Keys replaced by `anvil secrets rotate-key`, one base64 key a line: still opened, never sealed with. */
+export const PREVIOUS_KEYS_FILE_NAME = 'secret.key.previous';
 
 export interface LoadedKey {
   key: Buffer;
@@ -34,4 +36,36 @@ export function loadSecretKey(envValue: string | undefined, dataDir: string): Lo
     throw err;
   }
   return { key, source: 'generated', path };
+}
+
+/** The keys in `<dataDir>/secret.key.previous` (none when the file does not exist). */
+export function loadPreviousKeyFile(dataDir: string): Buffer[] {
+  const path = join(dataDir, PREVIOUS_KEYS_FILE_NAME);
+  if (!existsSync(path)) return [];
+  if (statSync(path).mode & 0o077) chmodSync(path, 0o600);
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .map((line, i) => ({ line: line.trim(), i }))
+    .filter(({ line }) => line !== '' && !line.startsWith('#'))
+    .map(({ line, i }) => decodeSecretKey(line, `${path}:${i + 1}`));
+}
+
+/**
+ * Replaces `<dataDir>/secret.key` with a new random key, after appending the old one to
+ * `secret.key.previous` (so values it sealed still open until they are re-sealed). The new key is
+ * written beside the old file and renamed over it: a crash leaves either the old or the new key in
+ * place, and the old one is already in the previous-keys file before the rename.
+ */
+export function rotateKeyFile(dataDir: string): { previous: Buffer; key: Buffer; path: string } {
+  const path = join(dataDir, KEY_FILE_NAME);
+  if (!existsSync(path)) throw new Error(`${path} does not exist: there is no key file to rotate`);
+  const previous = decodeSecretKey(readFileSync(path, 'utf8'), path);
+  const previousPath = join(dataDir, PREVIOUS_KEYS_FILE_NAME);
+  const known = loadPreviousKeyFile(dataDir).some((k) => k.equals(previous));
+  if (!known) appendFileSync(previousPath, previous.toString('base64') + '\n', { mode: 0o600 });
+  const key = randomBytes(32);
+  const next = `${path}.new`;
+  writeFileSync(next, key.toString('base64') + '\n', { mode: 0o600 });
+  renameSync(next, path);
+  return { previous, key, path };
 }

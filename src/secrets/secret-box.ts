@@ -36,13 +36,18 @@ export class SecretBox {
     return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
   }
 
+  /** Ids of every key this box opens with, the current one first. */
+  get keyIds(): string[] {
+    return [...this.keys.keys()];
+  }
+
   /** True when the value was sealed with an older key and should be re-sealed. */
   needsReseal(sealed: string): boolean {
     return sealed.split(':')[1] !== this.keyId;
   }
 }
 
-function keyIdOf(key: Buffer): string {
+export function keyIdOf(key: Buffer): string {
   // Not secret: a short fingerprint of the key, never the key.
   return createHashHex(key).slice(0, 8);
 }
