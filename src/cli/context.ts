@@ -4,8 +4,8 @@ import type { AnvilConfig } from '../config/schema.js';
 import { connect, migrateLatest } from '../db/connect.js';
 import type { Actor } from '../db/repositories/audit.js';
 import { createLogger, routeKnexLogs, type Logger } from '../log.js';
-import { loadPreviousKeyFile, loadSecretKey } from '../secrets/key-file.js';
-import { decodeSecretKey, SecretBox } from '../secrets/secret-box.js';
+import { loadSecretKey, secretBoxFor } from '../secrets/key-file.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import { logDestination, processIo, type CliIo } from './io.js';
 
 /** What a CLI command gets: the database, secrets, a logger and its output streams. */
@@ -56,8 +56,7 @@ export async function openCliContext(config: AnvilConfig, options: OpenCliContex
       'generated a new secret key file; back it up or set ANVIL_SECRET_KEY (without it, stored BMC passwords cannot be decrypted)',
     );
   }
-  const previous = [...config.previousSecretKeys.map((k) => decodeSecretKey(k, 'previous secret key')), ...loadPreviousKeyFile(config.dataDir)];
-  const secrets = new SecretBox(key.key, previous.filter((k) => !k.equals(key.key)));
+  const secrets = secretBoxFor(key.key, config.previousSecretKeys, config.dataDir);
   const knex = connect(config.database.target);
   routeKnexLogs(knex, logger);
   try {

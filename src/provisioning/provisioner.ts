@@ -1,3 +1,4 @@
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
@@ -70,7 +71,7 @@ export class Provisioner {
         // Yield to I/O between busy passes: with better-sqlite3 every query completes synchronously,
         // so back-to-back passes would starve sockets and timers (the boot services in this process).
         if (busy) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          await yieldToIo();
           continue;
         }
         await waker.pause(idleMs, signal);

@@ -1,7 +1,7 @@
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { decodeSecretKey } from './secret-box.js';
+import { decodeSecretKey, SecretBox } from './secret-box.js';
 
 export const KEY_FILE_NAME = 'secret.key';
 /** Keys replaced by `anvil secrets rotate-key`, one base64 key a line: still opened, never sealed with. */
@@ -68,4 +68,13 @@ export function rotateKeyFile(dataDir: string): { previous: Buffer; key: Buffer;
   writeFileSync(next, key.toString('base64') + '\n', { mode: 0o600 });
   renameSync(next, path);
   return { previous, key, path };
+}
+
+/**
+ * The box for `key` with every configured previous key (settings first, then the data directory's
+ * `secret.key.previous`), so values sealed before a rotation still open.
+ */
+export function secretBoxFor(key: Buffer, configuredPrevious: readonly string[], dataDir: string): SecretBox {
+  const previous = [...configuredPrevious.map((k) => decodeSecretKey(k, 'previous secret key')), ...loadPreviousKeyFile(dataDir)];
+  return new SecretBox(key, previous.filter((k) => !k.equals(key)));
 }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { writeAudit, type Actor } from '../db/repositories/audit.js';
-import type { SecretBox } from './secret-box.js';
+import { sealedKeyId, type SecretBox } from './secret-box.js';
 
 /**
  * Every column that holds values sealed by SecretBox. A new sealed column must be added here, or a
@@ -24,21 +24,12 @@ export interface SecretsStatus {
   /** Keys this process can open values with (current first). */
   configuredKeyIds: string[];
   columns: SealedColumnStatus[];
-  /** Values sealed by a key other than the current one (re-sealable or not). */
-  stale: number;
   /** Values sealed by a key this process does not have: they cannot be opened until it is configured. */
   unopenable: number;
 }
 
-/** Key id of a stored value (`v1:<key id>:…`), or `?` for something that is not a sealed value. */
-function keyIdOfSealed(value: string): string {
-  const [version, keyId] = value.split(':');
-  return version === 'v1' && keyId ? keyId : '?';
-}
-
 export async function secretsStatus(knex: Knex, box: SecretBox): Promise<SecretsStatus> {
   const columns: SealedColumnStatus[] = [];
-  let stale = 0;
   let unopenable = 0;
   for (const { table, column } of SEALED_COLUMNS) {
     // The key id is the second field of the stored value; counting in SQL keeps this one query per column.
@@ -46,16 +37,14 @@ export async function secretsStatus(knex: Knex, box: SecretBox): Promise<Secrets
     const rows = (await knex(table).whereNotNull(column).select({ head: prefix }).count({ n: '*' }).groupByRaw('1')) as { head: string; n: number | string }[];
     const byKey: Record<string, number> = {};
     for (const r of rows) {
-      const id = keyIdOfSealed(String(r.head));
+      // `?`: not a sealed value at all (counted, so status shows it).
+      const id = sealedKeyId(String(r.head)) ?? '?';
       byKey[id] = (byKey[id] ?? 0) + Number(r.n);
     }
-    for (const [id, n] of Object.entries(byKey)) {
-      if (id !== box.keyId) stale += n;
-      if (!box.keyIds.includes(id)) unopenable += n;
-    }
+    for (const [id, n] of Object.entries(byKey)) if (!box.keyIds.includes(id)) unopenable += n;
     columns.push({ table, column, byKey });
   }
-  return { currentKeyId: box.keyId, configuredKeyIds: box.keyIds, columns, stale, unopenable };
+  return { currentKeyId: box.keyId, configuredKeyIds: box.keyIds, columns, unopenable };
 }
 
 export interface ResealResult {

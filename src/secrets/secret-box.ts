@@ -43,8 +43,14 @@ export class SecretBox {
 
   /** True when the value was sealed with an older key and should be re-sealed. */
   needsReseal(sealed: string): boolean {
-    return sealed.split(':')[1] !== this.keyId;
+    return sealedKeyId(sealed) !== this.keyId;
   }
+}
+
+/** Id of the key that sealed a stored value (`v1:<key id>:…`), or null when it is not a sealed value. */
+export function sealedKeyId(sealed: string): string | null {
+  const [version, keyId, payload] = sealed.split(':');
+  return version === 'v1' && keyId && payload !== undefined ? keyId : null;
 }
 
 export function keyIdOf(key: Buffer): string {

@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import { startLab, type Lab, type LabEvent, type LabReport } from '../../src/lab/lab.js';
+import { pollUntil } from '../support/wait.js';
 
 /**
  * The whole lifecycle, headless: the same lab `anvil lab` runs (simulated Redfish BMCs, simulated
@@ -98,13 +99,11 @@ describe('anvil lab, end to end', () => {
     expect(refused.status).toBe(422);
     const accepted = await lab.api('POST', `/api/v1/orders/${String(order.id)}/terminate`, { customer_request_ref: 'TICKET-4242', reason: 'customer cancels' }, { token: lab.pipelineToken });
     expect(accepted.status).toBe(202);
-    const deadline = Date.now() + 40_000;
     let machine: Record<string, unknown> = {};
-    while (Date.now() < deadline) {
+    await pollUntil(async () => {
       machine = (await lab.api('GET', `/api/v1/machines/${machineId}`)).body;
-      if (machine.provision_state === 'available' || machine.provision_state === 'failed') break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return machine.provision_state === 'available' || machine.provision_state === 'failed';
+    }, 40_000, 200);
     expect(machine.provision_state).toBe('available');
     const wf = await lab.ctx.knex('workflows').where({ machine_id: machineId, kind: 'release' }).first();
     expect(wf.status).toBe('succeeded');

@@ -13,6 +13,7 @@ import { createTapSegment, qemuUnavailableReason, type TapSegment } from '../sup
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { netnsUnavailableReason, stopProcess } from '../support/netns.js';
 import { tsNodeArgs } from '../support/ts-child.js';
+import { pollUntil } from '../support/wait.js';
 import { debianKernel, guestInitramfs, guestUnavailableReason, type GuestKernel } from '../support/vm-guest.js';
 
 /**
@@ -215,8 +216,8 @@ d('a real VM, ordered through the API, PXE-installed and delivered by Anvil', ()
     hostChildren.push(apiProc);
     apiLog.attach(apiProc);
     const [listening, bootReady] = await Promise.all([
-      waitFor(() => /API listening on (http:\/\/\S+)/.exec(apiLog.all)?.[1] ?? null, 30_000),
-      waitFor(() => (bootLog.all.includes('anvil: boot services on') ? true : null), 30_000),
+      pollUntil(() => /API listening on (http:\/\/\S+)/.exec(apiLog.all)?.[1] ?? null, 30_000),
+      pollUntil(() => (bootLog.all.includes('anvil: boot services on') ? true : null), 30_000),
     ]);
     if (!listening || !bootReady) throw new Error(`anvil did not start (api ${listening ?? 'not listening'}, boot ${bootReady ? 'ready' : 'not ready'})\n${await diagnostics()}`);
     apiUrl = listening;
@@ -265,7 +266,7 @@ d('a real VM, ordered through the API, PXE-installed and delivered by Anvil', ()
     if (placed.status !== 201 && placed.status !== 202) throw new Error(`order: HTTP ${placed.status} ${JSON.stringify(placed.body)}`);
     marks.push({ at: paidAt, what: 'order placed' });
 
-    const done = await waitFor(async () => {
+    const done = await pollUntil(async () => {
       const o = await api('GET', `/api/v1/orders/${String(placed.body.id)}`, pipelineToken);
       return o.body.status === 'delivered' || o.body.status === 'failed' ? o.body : null;
     }, DELIVERY_LIMIT_MS, 500);
@@ -343,14 +344,4 @@ async function pgSocketBridge(url: string, dir: string): Promise<{ server: Serve
 
 function tailLines(lines: string[], n: number): string {
   return lines.slice(-n).join('\n');
-}
-
-async function waitFor<T>(probe: () => T | null | Promise<T | null>, timeoutMs: number, everyMs = 250): Promise<T | null> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const v = await probe();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return null;
 }

@@ -1,6 +1,7 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { IPXE_E1000_ROM, QEMU_SYSTEM_X86_64 } from '../../src/lab/qemu-machine.js';
 
 const run = promisify(execFile);
 
@@ -17,12 +18,12 @@ export interface TapSegment {
   destroy(): Promise<void>;
 }
 
-export const QEMU_BINARY = '/usr/bin/qemu-system-x86_64';
+export const QEMU_BINARY = QEMU_SYSTEM_X86_64;
 
 /** Why a QEMU PXE test cannot run here, or null. */
 export function qemuUnavailableReason(): string | null {
   if (!existsSync(QEMU_BINARY)) return 'qemu-system-x86_64 is not installed';
-  if (!existsSync('/usr/lib/ipxe/qemu/pxe-e1000.rom') && !existsSync('/usr/share/qemu/pxe-e1000.rom')) return 'the ipxe-qemu ROMs are not installed';
+  if (!existsSync(IPXE_E1000_ROM)) return `${IPXE_E1000_ROM} is missing (package ipxe-qemu)`;
   return null;
 }
 

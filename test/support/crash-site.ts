@@ -7,10 +7,12 @@ import { createInterface } from 'node:readline';
 import { createLogger } from '../../src/log.js';
 import { OrderService } from '../../src/orders/orders.js';
 import { packageRoot } from '../../src/paths.js';
+import { deployWorkflow, type DeployDeps } from '../../src/provisioning/workflows/deploy.js';
 import { SecretBox } from '../../src/secrets/secret-box.js';
 import { startSimSite, type SimSite } from '../../src/lab/sim-site.js';
 import { createTestDatabase, type TestDatabase, type TestDialect } from './databases.js';
 import { tsNodeArgs } from './ts-child.js';
+import { pollUntil } from './wait.js';
 
 /**
  * The crash tests' fixture: a database, a site of simulated servers with the boot role in this
@@ -18,6 +20,9 @@ import { tsNodeArgs } from './ts-child.js';
  */
 
 /** A worker-role process started by a test. */
+/** The deploy workflow's steps in order: `workflows.step_index` indexes this (building it calls nothing). */
+export const DEPLOY_STEPS: readonly string[] = deployWorkflow({} as DeployDeps).steps.map((s) => s.name);
+
 export interface WorkerProcess {
   child: ChildProcess;
   /** Its name in leases and workflow history. */
@@ -102,14 +107,12 @@ function startWorkerProcess(env: { databaseUrl: string; secretKey: Buffer; lease
  * order, and no workflow step done twice.
  */
 export async function expectDeliveredOnce(db: TestDatabase, ids: string[]): Promise<void> {
-  const deadline = Date.now() + 60_000;
   let rows: { id: string; status: string; machine_id: string }[] = [];
-  while (Date.now() < deadline) {
+  await pollUntil(async () => {
     rows = await db.knex('orders').whereIn('id', ids).select('id', 'status', 'machine_id');
     const live = await db.knex('workflows').whereIn('order_id', ids).whereIn('status', ['pending', 'running']).count({ n: '*' }).first();
-    if (rows.every((r) => r.status === 'delivered') && Number(live!.n) === 0) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    return rows.every((r) => r.status === 'delivered') && Number(live!.n) === 0;
+  }, 60_000, 200);
   expect(rows.map((r) => r.status)).toEqual(Array(ids.length).fill('delivered'));
   expect(new Set(rows.map((r) => r.machine_id)).size).toBe(ids.length);
   expect(Number((await db.knex('orders').count({ n: '*' }).first())!.n)).toBe(ids.length);

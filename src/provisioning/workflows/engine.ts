@@ -1,3 +1,4 @@
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -256,7 +257,7 @@ export class WorkflowRunner {
         }
         // Yield to I/O between passes: with better-sqlite3 every query completes synchronously, so
         // back-to-back passes would starve sockets and timers (the boot services in this process).
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await yieldToIo();
         if (started > 0 && inflight.size < this.concurrency) continue;
         await waker.pause(idleMs, signal);
       }
@@ -293,7 +294,7 @@ export class WorkflowRunner {
         // Between steps of a chain, let sockets and timers run: with better-sqlite3 a step that only
         // touches the database never leaves the microtask queue, and a hundred such chains would
         // hold the event loop (and the boot services in this process) for hundreds of milliseconds.
-        if (ran > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (ran > 0) await yieldToIo();
         ran++;
         if (wf.stepIndex >= def.steps.length) {
           await this.finish(wf, def);

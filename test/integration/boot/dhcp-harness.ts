@@ -107,13 +107,4 @@ export function udhcpcScript(dir: string, tag: string): { script: string; envFil
   };
 }
 
-/** Polls `probe` until it returns a value or `timeoutMs` passes (the margin covers async DB writes). */
-export async function waitFor<T>(probe: () => Promise<T | null | undefined> | T | null | undefined, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export { waitFor } from '../../support/wait.js';

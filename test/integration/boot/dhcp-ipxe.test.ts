@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { createLan, netnsUnavailableReason, stopProcess, type Lan } from '../../support/netns.js';
 import { startAnvilDhcp, tempDir, waitFor, type AnvilDhcpChild } from './dhcp-harness.js';
+import { IPXE_E1000_ROM } from '../../../src/lab/qemu-machine.js';
+import { qemuUnavailableReason } from '../../support/boot-qemu.js';
 
 /**
  * A real iPXE network boot ROM (Debian's ipxe-qemu `pxe-e1000.rom` in a QEMU VM whose tap is on the
@@ -11,8 +13,8 @@ import { startAnvilDhcp, tempDir, waitFor, type AnvilDhcpChild } from './dhcp-ha
  * URL carrying `${net0/mac}`, which proves iPXE executed what it fetched.
  * TCG, not KVM: under this machine's nested KVM the ROM hangs at "starting execution".
  */
-const ROM = '/usr/lib/ipxe/qemu/pxe-e1000.rom';
-const reason = netnsUnavailableReason() ?? (existsSync(ROM) ? null : `${ROM} is missing (package ipxe-qemu)`) ?? (existsSync('/usr/bin/qemu-system-x86_64') ? null : 'qemu-system-x86_64 is missing');
+const ROM = IPXE_E1000_ROM;
+const reason = netnsUnavailableReason() ?? qemuUnavailableReason();
 if (reason) console.warn(`skipping iPXE VM test: ${reason}`);
 const d = reason ? describe.skip : describe;
 

@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import type { Knex } from 'knex';
 import { connect, migrateLatest } from '../../../src/db/connect.js';
 import { DeploymentService } from '../../../src/boot/deployments.js';
-import { netnsUnavailableReason } from '../../support/netns.js';
+import { netnsUnavailableReason, stopProcess } from '../../support/netns.js';
 import { tsNodeArgs } from '../../support/ts-child.js';
+import { pollUntil } from '../../support/wait.js';
+import { IPXE_E1000_ROM } from '../../../src/lab/qemu-machine.js';
 import { createTapSegment, qemuUnavailableReason, QEMU_BINARY, type TapSegment } from '../../support/boot-qemu.js';
 
 /**
@@ -75,24 +77,19 @@ d('real iPXE firmware (QEMU) boots from Anvil', () => {
     boot = segment.spawn(process.execPath, tsNodeArgs('test/support/boot-service-child.ts', [input]));
     boot.stdout!.on('data', (b: Buffer) => bootOut.push(b.toString()));
     boot.stderr!.on('data', (b: Buffer) => bootOut.push(b.toString()));
-    const ready = await waitFor(() => {
+    const ready = await pollUntil(() => {
       const line = bootOut.join('').split('\n').find((l) => l.includes('"ready"'));
       return line ? (JSON.parse(line) as { ready: boolean; error?: string }) : null;
     }, 20_000);
     if (!ready?.ready) throw new Error(`boot role did not start: ${ready?.error ?? bootOut.join('').slice(-2000)}`);
 
     const started = Date.now();
-    qemu = segment.spawn(QEMU_BINARY, [
-      '-accel', 'tcg', '-m', '256', '-nographic', '-no-user-config', '-nodefaults', '-serial', 'stdio',
-      '-boot', 'n',
-      '-netdev', `tap,id=n0,ifname=${segment.tap},script=no,downscript=no`,
-      '-device', `e1000,netdev=n0,mac=${MAC},romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom`,
-    ]);
+    qemu = startQemu(segment);
     qemu.stdout!.on('data', (b: Buffer) => qemuOut.push(b.toString()));
     qemu.stderr!.on('data', (b: Buffer) => qemuOut.push(b.toString()));
 
     const db = knex;
-    const seen = await waitFor(async () => {
+    const seen = await pollUntil(async () => {
       const events = (await db('machine_events').where({ machine_id: 'vm1' }).orderBy('id').pluck('event')) as string[];
       return events.includes('pxe_seen') && events.includes('script_served') ? events : null;
     }, 90_000);
@@ -122,12 +119,7 @@ d('real iPXE firmware (QEMU) boots from Anvil', () => {
     const { deployment } = await new DeploymentService(db).createDeployment('vm1', { kind: 'install', os_image: 'ipxe-nbp', hostname: 'vm-01' });
     const firstEvent = ((await db('machine_events').max({ id: 'id' }).first()) as { id: number }).id;
 
-    qemu = segment.spawn(QEMU_BINARY, [
-      '-accel', 'tcg', '-m', '256', '-nographic', '-no-user-config', '-nodefaults', '-serial', 'stdio',
-      '-boot', 'n',
-      '-netdev', `tap,id=n0,ifname=${segment.tap},script=no,downscript=no`,
-      '-device', `e1000,netdev=n0,mac=${MAC},romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom`,
-    ]);
+    qemu = startQemu(segment);
     qemuOut.length = 0;
     qemu.stdout!.on('data', (b: Buffer) => qemuOut.push(b.toString()));
     qemu.stderr!.on('data', (b: Buffer) => qemuOut.push(b.toString()));
@@ -135,7 +127,7 @@ d('real iPXE firmware (QEMU) boots from Anvil', () => {
     // iPXE prints to the serial console. "PXE->EB" is the booted NBP (a second iPXE) starting:
     // the script's set/inc/iseq/kernel/initrd/imgargs lines ran and `boot` executed the image.
     const serial = () => qemuOut.join('');
-    const booted = await waitFor(() => (serial().includes('PXE->EB:') ? serial() : null), 80_000);
+    const booted = await pollUntil(() => (serial().includes('PXE->EB:') ? serial() : null), 80_000);
     if (!booted) {
       throw new Error(`install script did not run to boot; mirror log:\n${mirrorLog.join('').slice(-1500)}\nqemu:\n${JSON.stringify(serial().slice(-6000))}\nboot log tail:\n${bootOut.join('').slice(-3000)}`);
     }
@@ -146,7 +138,7 @@ d('real iPXE firmware (QEMU) boots from Anvil', () => {
     // Downloaded once each: no `|| goto retry` fired before `boot`.
     expect(mirrorLog.join('').match(/GET \/undionly\.kpxe/g)).toHaveLength(1);
     expect(booted).not.toContain('retrying');
-    const served = await waitFor(async () => ((await db('machine_events').where('id', '>', firstEvent).andWhere({ machine_id: 'vm1', event: 'script_served' }).first('detail')) as { detail: string } | undefined) ?? null, 5000);
+    const served = await pollUntil(async () => ((await db('machine_events').where('id', '>', firstEvent).andWhere({ machine_id: 'vm1', event: 'script_served' }).first('detail')) as { detail: string } | undefined) ?? null, 5000);
     if (!served) throw new Error(`no script_served after event ${firstEvent}: ${JSON.stringify(await db('machine_events').where('id', '>', firstEvent - 5))}`);
     expect(JSON.parse(served.detail)).toMatchObject({ script: 'install', deployment_id: deployment.id, os_image: 'ipxe-nbp' });
     expect((await db('deployments').where({ id: deployment.id }).first('status')).status).toBe('booting');
@@ -154,19 +146,17 @@ d('real iPXE firmware (QEMU) boots from Anvil', () => {
   }, 120_000);
 });
 
-async function stopChild(child: ChildProcess | null): Promise<void> {
-  if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.kill(child.pid, 'SIGKILL');
-  await exited;
+/** The VM under test: TCG, serial console on stdout, network boot through the e1000's iPXE ROM. */
+function startQemu(segment: TapSegment): ChildProcess {
+  return segment.spawn(QEMU_BINARY, [
+    '-accel', 'tcg', '-m', '256', '-nographic', '-no-user-config', '-nodefaults', '-serial', 'stdio',
+    '-boot', 'n',
+    '-netdev', `tap,id=n0,ifname=${segment.tap},script=no,downscript=no`,
+    '-device', `e1000,netdev=n0,mac=${MAC},romfile=${IPXE_E1000_ROM}`,
+  ]);
 }
 
-async function waitFor<T>(probe: () => T | null | Promise<T | null>, timeoutMs: number): Promise<T | null> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const v = await probe();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return null;
+/** QEMU holds no state worth a clean shutdown: kill it at once. */
+async function stopChild(child: ChildProcess | null): Promise<void> {
+  if (child) await stopProcess(child, 0);
 }

@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
-import { expectDeliveredOnce, useCrashSite } from '../../support/crash-site.js';
+import { DEPLOY_STEPS, expectDeliveredOnce, useCrashSite } from '../../support/crash-site.js';
+import { pollUntil } from '../../support/wait.js';
 
 /**
  * Crash safety on SQLite (issue 5 item 7): the embedded setup runs one worker. It is killed with
@@ -14,8 +15,7 @@ jest.setTimeout(120_000);
 const ORDERS = 6;
 const LEASE_SECONDS = 3;
 const INSTALL_MS = 2500;
-/** Step index of wait_install in the deploy workflow. */
-const WAIT_INSTALL = 6;
+const WAIT_INSTALL = DEPLOY_STEPS.indexOf('wait_install');
 
 describe('crash safety with one worker process on SQLite', () => {
   const t = useCrashSite('sqlite', { count: ORDERS, leaseSeconds: LEASE_SECONDS, installMs: INSTALL_MS });
@@ -27,13 +27,12 @@ describe('crash safety with one worker process on SQLite', () => {
     for (let i = 0; i < ORDERS; i++) ids.push(await t.placeOrder(`SQLCRASH-${i}`));
 
     // Kill A once every deployment is under way and one waits for its installer (a 2.5 s install).
-    const until = Date.now() + 30_000;
-    for (;;) {
-      const live = (await db.knex('workflows').whereIn('order_id', ids).whereIn('status', ['pending', 'running']).pluck('step_index')) as number[];
-      if (live.length === ORDERS && live.some((s) => Number(s) >= WAIT_INSTALL)) break;
-      if (Date.now() > until) throw new Error(`deployments did not get under way: ${JSON.stringify(live)}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    let live: number[] = [];
+    const underWay = await pollUntil(async () => {
+      live = (await db.knex('workflows').whereIn('order_id', ids).whereIn('status', ['pending', 'running']).pluck('step_index')) as number[];
+      return live.length === ORDERS && live.some((s) => Number(s) >= WAIT_INSTALL);
+    }, 30_000, 20);
+    if (!underWay) throw new Error(`deployments did not get under way: ${JSON.stringify(live)}`);
     a.child.kill('SIGKILL');
     await a.exited;
     const atKill = (await db.knex('workflows').whereIn('order_id', ids).whereIn('status', ['pending', 'running']).select('id', 'step_index')) as { id: string; step_index: number }[];
@@ -44,9 +43,9 @@ describe('crash safety with one worker process on SQLite', () => {
     // Each deployment A left unfinished: A did the steps before the recorded one, B the rest from it.
     for (const w of atKill) {
       const done = (await db.knex('workflow_steps').where({ workflow_id: w.id, outcome: 'done' }).orderBy('step_index').select('step_index', 'worker')) as { step_index: number; worker: string }[];
-      expect(done.map((d) => Number(d.step_index))).toEqual([...Array(11).keys()]);
+      expect(done.map((d) => Number(d.step_index))).toEqual([...DEPLOY_STEPS.keys()]);
       expect(done.filter((d) => Number(d.step_index) < Number(w.step_index)).every((d) => d.worker === a.owner)).toBe(true);
-      expect(done.filter((d) => Number(d.step_index) >= Number(w.step_index)).map((d) => d.worker)).toEqual(Array(11 - Number(w.step_index)).fill(b.owner));
+      expect(done.filter((d) => Number(d.step_index) >= Number(w.step_index)).map((d) => d.worker)).toEqual(Array(DEPLOY_STEPS.length - Number(w.step_index)).fill(b.owner));
     }
     // Every simulated server installed once and booted its installed system (no second deploy).
     for (const m of t.site.machines) {

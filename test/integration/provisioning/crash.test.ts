@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
-import { expectDeliveredOnce, useCrashSite } from '../../support/crash-site.js';
+import { DEPLOY_STEPS, expectDeliveredOnce, useCrashSite } from '../../support/crash-site.js';
+import { pollUntil } from '../../support/wait.js';
 
 /**
  * Crash safety (issue 5 item 7): two real Anvil worker processes share a PostgreSQL database and a
@@ -32,16 +33,16 @@ pg('crash safety with two worker processes on PostgreSQL', () => {
     const b = await t.startWorker();
     for (let i = ORDERS / 2; i < ORDERS; i++) ids.push(await t.placeOrder(`CRASH-${i}`));
 
-    // Wait until worker A has driven a deployment into its install wait (step index 6 of the deploy
+    // Wait until worker A has driven a deployment into its install wait (step `wait_install` of the deploy
     // workflow; the simulated install takes INSTALL_MS), then kill it. The wait holds no lease, but
     // A's deployments are mid-way: B takes the waiting ones at once and A's leased ones on expiry.
-    let victim: { id: string; step_index: number } | undefined;
-    const until = Date.now() + 30_000;
-    while (!victim && Date.now() < until) {
-      victim = await db.knex('workflows').where({ status: 'running', step_index: 6 }).whereExists(db.knex('workflow_steps').whereRaw('workflow_steps.workflow_id = workflows.id').where('worker', a.owner)).first('id', 'step_index');
-      if (!victim) await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(victim).toBeDefined();
+    const victim = await pollUntil(
+      () => db.knex('workflows').where({ status: 'running', step_index: DEPLOY_STEPS.indexOf('wait_install') }).whereExists(db.knex('workflow_steps').whereRaw('workflow_steps.workflow_id = workflows.id').where('worker', a.owner)).first('id', 'step_index'),
+      30_000,
+      20,
+    );
+    // pollUntil gives null on timeout: a wait that never saw A in its install wait fails here.
+    expect(victim).not.toBeNull();
     // A may not hold a lease at this very moment (waiting steps release it); kill it mid-deploy all the same.
     const heldByA = await db.knex('workflows').whereIn('status', ['pending', 'running']).whereExists(db.knex('workflow_steps').whereRaw('workflow_steps.workflow_id = workflows.id').where('worker', a.owner)).pluck('id');
     expect(heldByA.length).toBeGreaterThan(0);
