@@ -2,6 +2,7 @@
  * Runs Anvil's TFTP server as a standalone process for the benchmark:
  *   node tftp-server.js ROOT ADDRESS PORT [maxBlksize] [maxWindowsize] [timeoutMs]
  * Prints "listening ADDRESS:PORT" when bound and the stats as JSON on SIGTERM/SIGINT.
+ * TFTP_TRANSFER_THREADS=N sets `transferThreads` (default: the product default, min(2, CPUs)).
  */
 import { TftpServer } from '../src/boot/tftp/server.js';
 
@@ -15,11 +16,12 @@ const server = new TftpServer({
   config: {
     rootDir, listenAddress, port: Number(port), maxBlksize: Number(maxBlksize), maxWindowsize: Number(maxWindowsize),
     timeoutMs: Number(timeoutMs), maxTransfers: 1024, ipxeDir: null,
+    ...(process.env.TFTP_TRANSFER_THREADS ? { transferThreads: Number(process.env.TFTP_TRANSFER_THREADS) } : {}),
   },
 });
 await server.start();
 const bound = server.address();
-console.log(`listening ${bound.address}:${bound.port}`);
+console.log(`listening ${bound.address}:${bound.port} (${server.transferThreads()} transfer threads)`);
 const shutdown = async (): Promise<void> => {
   await server.stop();
   console.log(JSON.stringify(server.stats()));

@@ -77,6 +77,8 @@ export const BootConfig = z
         timeout_ms: z.number().int().optional(),
         retries: z.number().int().optional(),
         max_transfers: z.number().int().optional(),
+        /** Worker threads running transfers (0: on the main event loop); default min(2, CPUs). */
+        transfer_threads: z.number().int().optional(),
       })
       .strict()
       .optional(),
@@ -241,6 +243,7 @@ export function createBootService(opts: BootServiceOptions): BootService {
             ...(t.timeout_ms !== undefined ? { timeoutMs: t.timeout_ms } : {}),
             ...(t.retries !== undefined ? { retries: t.retries } : {}),
             ...(t.max_transfers !== undefined ? { maxTransfers: t.max_transfers } : {}),
+            ...(t.transfer_threads !== undefined ? { transferThreads: t.transfer_threads } : {}),
           },
           generate: (file, client) => {
             if (file !== 'boot.ipxe' && file !== 'autoexec.ipxe') return null;

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { InputError } from '../../errors.js';
 import { MAX_BLKSIZE, MAX_WINDOWSIZE, MIN_BLKSIZE } from './options.js';
 
@@ -36,7 +37,15 @@ export interface TftpConfig {
   ipxeDir: string | null;
   /** netascii requests are converted in memory; larger files are refused in that mode. */
   netasciiMaxBytes: number;
+  /**
+   * Worker threads that run transfers (transfer-pool.ts explains why); 0 runs them on the main event
+   * loop. Requests are always accepted and checked on the main thread.
+   */
+  transferThreads: number;
 }
+
+/** Two threads at most by default: transfers mostly wait on the network, and the main thread needs a core too. */
+export const DEFAULT_TRANSFER_THREADS = Math.min(2, availableParallelism());
 
 export const TFTP_DEFAULTS: Omit<TftpConfig, 'rootDir'> = {
   listenAddress: '0.0.0.0',
@@ -48,6 +57,7 @@ export const TFTP_DEFAULTS: Omit<TftpConfig, 'rootDir'> = {
   maxTransfers: 256,
   ipxeDir: DEBIAN_IPXE_DIR,
   netasciiMaxBytes: 16 * 1024 * 1024,
+  transferThreads: DEFAULT_TRANSFER_THREADS,
 };
 
 function integerIn(value: unknown, key: string, min: number, max: number): number {
@@ -78,6 +88,7 @@ export function resolveTftpConfig(input: Partial<TftpConfig> & Pick<TftpConfig, 
   integerIn(config.timeoutMs, 'timeoutMs', 10, 255_000);
   integerIn(config.retries, 'retries', 0, 100);
   integerIn(config.maxTransfers, 'maxTransfers', 1, 100_000);
+  integerIn(config.transferThreads, 'transferThreads', 0, 64);
   integerIn(config.netasciiMaxBytes, 'netasciiMaxBytes', 0, 1024 * 1024 * 1024);
   if (config.ipxeDir !== null && (typeof config.ipxeDir !== 'string' || config.ipxeDir.length === 0)) {
     throw new InputError('boot.tftp.ipxeDir must be a directory path or null', {

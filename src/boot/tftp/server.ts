@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { InputError } from '../../errors.js';
 import { resolveTftpConfig } from './config.js';
 import type { TftpConfig } from './config.js';
@@ -11,9 +10,11 @@ import type { TftpRequest } from './packet.js';
 import { BufferSource, readAll, toNetascii } from './source.js';
 import type { BlockSource } from './source.js';
 import { dgramSocketFactory, systemTimerFactory } from './socket.js';
-import type { RetransmitTimer, TftpSocket, TftpSocketFactory, TimerFactory, UdpPeer } from './socket.js';
+import type { TftpSocket, TftpSocketFactory, TimerFactory, UdpPeer } from './socket.js';
+import { TransferThreadPool } from './transfer-pool.js';
+import { TransferRunner } from './transfer-runner.js';
+import type { TransferEnd } from './transfer-runner.js';
 import { TransferState } from './transfer.js';
-import type { TransferStep } from './transfer.js';
 
 /** The client a request came from. */
 export type TftpClient = UdpPeer;
@@ -82,7 +83,7 @@ export interface TftpServerOptions {
   config: Partial<TftpConfig> & Pick<TftpConfig, 'rootDir'>;
   generate?: TftpContentHook;
   logger?: TftpLogger;
-  /** For tests: in-memory sockets and timers. */
+  /** For tests: in-memory sockets and timers. Transfers then run on this thread (`transferThreads` is ignored). */
   socketFactory?: TftpSocketFactory;
   timerFactory?: TimerFactory;
 }
@@ -91,6 +92,18 @@ type TftpServerEvents = {
   transfer: [TftpTransferRecord];
   transferFailed: [TftpFailedTransferRecord];
 };
+
+/** A transfer in progress, wherever it runs. */
+interface TransferEntry {
+  key: string;
+  client: UdpPeer;
+  file: string;
+  origin: TftpOrigin;
+  bytes: number;
+  blksize: number;
+  windowsize: number;
+  abort(reason: string): Promise<void>;
+}
 
 function peerKey(peer: UdpPeer): string {
   return `${peer.address}|${peer.port}`;
@@ -114,7 +127,9 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
   private ipxeFiles = new Map<string, string>();
   private running = false;
   /** Keyed by client address and port; holds a slot from the moment an RRQ is accepted. */
-  private readonly transfers = new Map<string, ActiveTransfer | 'pending'>();
+  private readonly transfers = new Map<string, TransferEntry | 'pending'>();
+  private readonly threaded: boolean;
+  private pool: TransferThreadPool | null = null;
   private readonly counters: Omit<TftpStats, 'active'> = {
     requests: 0, completed: 0, errors: 0, refused: 0, malformed: 0, bytes: 0, retransmits: 0,
   };
@@ -127,6 +142,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     this.socketFactory = options.socketFactory ?? dgramSocketFactory;
     this.timerFactory = options.timerFactory ?? systemTimerFactory;
     this.family = isIP(this.config.listenAddress) === 6 ? 'udp6' : 'udp4';
+    this.threaded = this.config.transferThreads > 0 && !options.socketFactory;
   }
 
   /** Binds the request socket. Rejects with InputError when the root is missing or the port is taken. */
@@ -141,6 +157,11 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       });
     }
     this.ipxeFiles = discoverIpxeFiles(this.config.ipxeDir);
+    if (this.threaded) {
+      const pool = new TransferThreadPool(this.config.transferThreads, this.logger);
+      await pool.start();
+      this.pool = pool;
+    }
     const socket = this.socketFactory(this.family);
     socket.onMessage((packet, from) => this.onRequestDatagram(socket, packet, from));
     socket.onError((err) => this.logger.warn({ err: err.message }, 'tftp request socket error'));
@@ -148,6 +169,8 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       await socket.bind(this.config.port, this.config.listenAddress);
     } catch (err) {
       await socket.close();
+      await this.pool?.stop();
+      this.pool = null;
       throw new InputError(
         `boot.tftp cannot listen on ${this.config.listenAddress}:${this.config.port}: ${err instanceof Error ? err.message : String(err)}`,
         { cause: err, details: [{ field: 'boot.tftp.port', message: 'bind failed' }] },
@@ -155,7 +178,10 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     }
     this.socket = socket;
     this.running = true;
-    this.logger.info({ ...this.address(), root: this.root.realRoot, ipxe: [...this.ipxeFiles.keys()] }, 'tftp server listening');
+    this.logger.info(
+      { ...this.address(), root: this.root.realRoot, ipxe: [...this.ipxeFiles.keys()], transferThreads: this.pool?.size ?? 0 },
+      'tftp server listening',
+    );
   }
 
   /** Stops accepting requests, tells clients of running transfers, closes every socket. */
@@ -170,6 +196,8 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     this.socket = null;
     if (socket) closing.push(socket.close());
     await Promise.all(closing);
+    await this.pool?.stop();
+    this.pool = null;
   }
 
   /** The bound request address (useful with `port: 0`). */
@@ -181,6 +209,11 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
   /** The iPXE binaries found at start, by the name clients request. */
   ipxeBinaries(): ReadonlyMap<string, string> {
     return this.ipxeFiles;
+  }
+
+  /** Threads running transfers now; 0 when transfers run on this thread. */
+  transferThreads(): number {
+    return this.pool?.liveThreads ?? 0;
   }
 
   stats(): TftpStats {
@@ -258,32 +291,45 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       }
       if (!this.running) throw new TftpRefusal(TftpErrorCode.NOT_DEFINED, 'server shutting down');
       const params = negotiateOptions(request.options, this.config, source.size);
-      const transferSocket = this.socketFactory(this.family);
-      try {
-        await transferSocket.bind(0, this.config.listenAddress);
-        await transferSocket.connect(client);
-      } catch (err) {
-        await transferSocket.close();
-        throw err;
+      const oack = params.acknowledged.size > 0 ? encodeOack(params.acknowledged) : null;
+      const entry: TransferEntry = {
+        key, client, file, origin: found.origin, bytes: source.size, blksize: params.blksize, windowsize: params.windowsize,
+        abort: async () => undefined,
+      };
+      const owned = source;
+      const settings = { blksize: params.blksize, windowsize: params.windowsize, retries: this.config.retries, oack };
+      if (this.pool?.available) {
+        source = null;
+        this.transfers.set(key, entry);
+        const handle = this.pool.run(
+          { client, family: this.family, listenAddress: this.config.listenAddress, source: owned.handoff(), timeoutMs: params.timeoutMs, settings },
+          (end, setupFailed) => {
+            // The thread has stopped reading the descriptor (or the thread is gone).
+            void owned.close().catch(() => undefined);
+            if (setupFailed) this.setupFailed(socket, entry, end.reason ?? 'socket setup failed');
+            else this.settle(entry, end);
+          },
+        );
+        entry.abort = handle.abort;
+      } else {
+        const transferSocket = this.socketFactory(this.family);
+        try {
+          await transferSocket.bind(0, this.config.listenAddress);
+          await transferSocket.connect(client);
+        } catch (err) {
+          await transferSocket.close();
+          throw err;
+        }
+        const runner = new TransferRunner({
+          socket: transferSocket, source: owned, timeoutMs: params.timeoutMs, timer: this.timerFactory,
+          state: new TransferState(owned, settings), onEnd: (end) => this.settle(entry, end),
+        });
+        source = null;
+        entry.abort = (reason) => runner.abort(reason);
+        this.transfers.set(key, entry);
+        runner.begin();
       }
-      const state = new TransferState(source, {
-        blksize: params.blksize,
-        windowsize: params.windowsize,
-        retries: this.config.retries,
-        oack: params.acknowledged.size > 0 ? encodeOack(params.acknowledged) : null,
-      });
-      const transfer = new ActiveTransfer({
-        server: this, key, client, file, origin: found.origin, source, socket: transferSocket, state,
-        timeoutMs: params.timeoutMs, blksize: params.blksize, windowsize: params.windowsize,
-        timer: this.timerFactory,
-      });
-      source = null;
-      this.transfers.set(key, transfer);
-      if (!this.running) {
-        await transfer.abort('server shutting down');
-        return;
-      }
-      transfer.begin();
+      if (!this.running) await entry.abort('server shutting down');
     } catch (err) {
       if (source) await source.close().catch(() => undefined);
       if (this.transfers.get(key) === 'pending') this.transfers.delete(key);
@@ -313,25 +359,33 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     return null;
   }
 
-  /** Called by a transfer exactly once when it ends. */
-  settle(transfer: ActiveTransfer, outcome: { ok: true; ms: number } | { ok: false; ms: number; reason: string }): void {
-    if (this.transfers.get(transfer.key) === transfer) this.transfers.delete(transfer.key);
-    this.counters.retransmits += transfer.state.retransmits;
-    if (outcome.ok) {
+  /** Called exactly once per started transfer, when it ends. */
+  private settle(entry: TransferEntry, end: TransferEnd): void {
+    if (this.transfers.get(entry.key) === entry) this.transfers.delete(entry.key);
+    this.counters.retransmits += end.retransmits;
+    if (end.ok) {
       this.counters.completed++;
-      this.counters.bytes += transfer.source.size;
+      this.counters.bytes += entry.bytes;
       const record: TftpTransferRecord = {
-        client: transfer.client, file: transfer.file, origin: transfer.origin, bytes: transfer.source.size,
-        ms: outcome.ms, blksize: transfer.blksize, windowsize: transfer.windowsize, retransmits: transfer.state.retransmits,
+        client: entry.client, file: entry.file, origin: entry.origin, bytes: entry.bytes,
+        ms: end.ms, blksize: entry.blksize, windowsize: entry.windowsize, retransmits: end.retransmits,
       };
       this.logger.debug({ ...record }, 'tftp transfer completed');
       this.emitSafely('transfer', record);
     } else {
       this.counters.errors++;
-      const record: TftpFailedTransferRecord = { client: transfer.client, file: transfer.file, reason: outcome.reason, ms: outcome.ms };
+      const record: TftpFailedTransferRecord = { client: entry.client, file: entry.file, reason: end.reason ?? 'unknown', ms: end.ms };
       this.logger.warn({ ...record }, 'tftp transfer failed');
       this.emitSafely('transferFailed', record);
     }
+  }
+
+  /** A transfer thread could not open the transfer's socket: answered like any request that fails before data. */
+  private setupFailed(socket: TftpSocket, entry: TransferEntry, reason: string): void {
+    if (this.transfers.get(entry.key) === entry) this.transfers.delete(entry.key);
+    this.counters.refused++;
+    this.logger.warn({ client: entry.client, file: entry.file, err: reason }, 'tftp request failed');
+    if (this.socket === socket) socket.send(encodeError(TftpErrorCode.NOT_DEFINED, 'internal error'), entry.client);
   }
 
   /** A listener that throws must not take a transfer (or the process) down with it. */
@@ -351,113 +405,4 @@ function printable(raw: Buffer): string {
     out += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
   }
   return out;
-}
-
-interface ActiveTransferInit {
-  server: TftpServer;
-  key: string;
-  client: UdpPeer;
-  file: string;
-  origin: TftpOrigin;
-  source: BlockSource;
-  socket: TftpSocket;
-  state: TransferState;
-  timeoutMs: number;
-  blksize: number;
-  windowsize: number;
-  timer: TimerFactory;
-}
-
-/** The socket-and-timer shell around one TransferState. */
-class ActiveTransfer {
-  readonly server: TftpServer;
-  readonly key: string;
-  readonly client: UdpPeer;
-  readonly file: string;
-  readonly origin: TftpOrigin;
-  readonly source: BlockSource;
-  readonly state: TransferState;
-  readonly blksize: number;
-  readonly windowsize: number;
-  private readonly socket: TftpSocket;
-  private readonly timeoutMs: number;
-  private readonly timer: RetransmitTimer;
-  private readonly startedAt = performance.now();
-  private ended: Promise<void> | null = null;
-
-  constructor(init: ActiveTransferInit) {
-    this.server = init.server;
-    this.key = init.key;
-    this.client = init.client;
-    this.file = init.file;
-    this.origin = init.origin;
-    this.source = init.source;
-    this.socket = init.socket;
-    this.state = init.state;
-    this.timeoutMs = init.timeoutMs;
-    this.blksize = init.blksize;
-    this.windowsize = init.windowsize;
-    this.timer = init.timer(() => this.apply(() => this.state.onTimeout()));
-    // The socket is connected to the client, so the kernel already drops datagrams from other TIDs.
-    this.socket.onMessage((packet) => this.apply(() => this.state.onDatagram(packet)));
-    // ICMP port unreachable (client gone) arrives here on a connected socket.
-    this.socket.onError((err) => {
-      if (!this.ended) void this.finish({ ok: false, reason: `socket error: ${err.message}` }, []);
-    });
-  }
-
-  begin(): void {
-    this.apply(() => this.state.start());
-  }
-
-  abort(reason: string): Promise<void> {
-    if (this.ended) return this.ended;
-    return this.finish({ ok: false, reason }, [encodeError(TftpErrorCode.NOT_DEFINED, reason)]);
-  }
-
-  private apply(next: () => TransferStep): void {
-    if (this.ended) return;
-    let step: TransferStep;
-    try {
-      step = next();
-    } catch (err) {
-      void this.finish({ ok: false, reason: `internal error: ${err instanceof Error ? err.message : String(err)}` }, [
-        encodeError(TftpErrorCode.NOT_DEFINED, 'internal error'),
-      ]);
-      return;
-    }
-    switch (step.kind) {
-      case 'send':
-        for (const packet of step.packets) this.socket.send(packet);
-        this.timer.restart(this.timeoutMs * this.state.backoffFactor);
-        break;
-      case 'ignore':
-        break;
-      case 'completed':
-        void this.finish({ ok: true }, []);
-        break;
-      case 'failed':
-        void this.finish({ ok: false, reason: step.reason }, step.packets);
-        break;
-    }
-  }
-
-  private finish(outcome: { ok: true } | { ok: false; reason: string }, farewell: Buffer[]): Promise<void> {
-    if (this.ended) return this.ended;
-    this.timer.cancel();
-    const ms = Math.round((performance.now() - this.startedAt) * 1000) / 1000;
-    this.server.settle(this, outcome.ok ? { ok: true, ms } : { ok: false, ms, reason: outcome.reason });
-    this.ended = (async () => {
-      // Close only after the farewell ERROR has left, or it would be dropped with the socket.
-      if (farewell.length > 0) {
-        await new Promise<void>((resolve) => {
-          let pending = farewell.length;
-          for (const packet of farewell) this.socket.send(packet, undefined, () => (--pending === 0 ? resolve() : undefined));
-        });
-      }
-      await this.socket.close();
-      await this.source.close().catch(() => undefined);
-    })();
-    return this.ended;
-  }
 }

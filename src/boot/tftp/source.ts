@@ -11,7 +11,23 @@ export interface BlockSource {
   readonly size: number;
   /** Copies `length` bytes at `position` into `target[targetOffset..]`; throws if they are not all there. */
   readInto(target: Buffer, targetOffset: number, length: number, position: number): void;
+  /** What a transfer thread needs to read the same bytes (see `sourceFromHandoff`). */
+  handoff(): SourceHandoff;
   close(): Promise<void>;
+}
+
+/**
+ * A source described for another thread of this process: file descriptors are process-wide, so a
+ * transfer thread reads the descriptor the request handler opened (and checked) rather than opening
+ * the path again, which would reopen the window between the root check and the open. The sending
+ * side keeps owning the descriptor and closes it when the thread reports the transfer's end.
+ */
+export type SourceHandoff = { kind: 'fd'; fd: number; size: number; path: string } | { kind: 'buffer'; data: Uint8Array };
+
+/** The receiving side of a handoff: a borrowed descriptor is never closed here. */
+export function sourceFromHandoff(handoff: SourceHandoff): BlockSource {
+  if (handoff.kind === 'buffer') return new BufferSource(Buffer.from(handoff.data.buffer, handoff.data.byteOffset, handoff.data.byteLength));
+  return FileSource.borrow(handoff.fd, handoff.size, handoff.path);
 }
 
 export class BufferSource implements BlockSource {
@@ -22,6 +38,10 @@ export class BufferSource implements BlockSource {
   readInto(target: Buffer, targetOffset: number, length: number, position: number): void {
     if (position + length > this.data.length) throw new Error('read past the end of generated content');
     this.data.copy(target, targetOffset, position, position + length);
+  }
+  handoff(): SourceHandoff {
+    // An exact copy: a Buffer may be a view into a larger pool, and a thread needs only these bytes.
+    return { kind: 'buffer', data: Uint8Array.prototype.slice.call(this.data) };
   }
   async close(): Promise<void> {}
 }
@@ -40,6 +60,7 @@ export class FileSource implements BlockSource {
     private readonly fd: number,
     readonly size: number,
     readonly path: string,
+    private readonly ownsFd = true,
   ) {
     this.cache = Buffer.allocUnsafe(Math.max(1, Math.min(READ_AHEAD_BYTES, size)));
   }
@@ -60,6 +81,15 @@ export class FileSource implements BlockSource {
       closeSync(fd);
       throw err;
     }
+  }
+
+  /** Reads a descriptor another thread opened and will close; `close` leaves it open. */
+  static borrow(fd: number, size: number, path: string): FileSource {
+    return new FileSource(fd, size, path, false);
+  }
+
+  handoff(): SourceHandoff {
+    return { kind: 'fd', fd: this.fd, size: this.size, path: this.path };
   }
 
   /**
@@ -94,7 +124,7 @@ export class FileSource implements BlockSource {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
+    if (this.ownsFd) closeSync(this.fd);
   }
 }
 

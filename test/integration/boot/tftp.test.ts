@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TftpServer } from '../../../src/boot/tftp/server.js';
@@ -195,3 +195,87 @@ describeWithClients('TFTP server with real clients on loopback', () => {
     expect(stats.bytes).toBeGreaterThan(big.length);
   });
 });
+
+/** Blocks this thread (as a busy API or workflow burst would) until `done()` or `maxMs`; returns whether `done` came true. */
+function blockEventLoopUntil(done: () => boolean, maxMs: number): boolean {
+  const until = Date.now() + maxMs;
+  while (Date.now() < until) if (done()) return true;
+  return done();
+}
+
+function sizeOf(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+describeWithClients('TFTP transfers in worker threads', () => {
+  let dir: string;
+  const file = randomBytes(4 * 1024 * 1024);
+  const servers: TftpServer[] = [];
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'anvil-tftp-threads-'));
+    mkdirSync(join(dir, 'root'));
+    writeFileSync(join(dir, 'root', 'big.bin'), file);
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function serve(transferThreads: number): Promise<TftpServer> {
+    const server = new TftpServer({ config: { rootDir: join(dir, 'root'), listenAddress: '127.0.0.1', port: 0, ipxeDir: null, transferThreads } });
+    servers.push(server);
+    await server.start();
+    return server;
+  }
+
+  /** Starts a lock-step download (512-byte blocks: 8,192 round trips) and waits until data flows. */
+  async function startDownload(server: TftpServer, name: string): Promise<{ out: string; finished: Promise<RunResult> }> {
+    const out = join(dir, name);
+    const finished = runClient('curl', ['-sS', '-o', out, `tftp://127.0.0.1:${server.address().port}/big.bin`]);
+    for (let i = 0; i < 500 && sizeOf(out) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(sizeOf(out)).toBeGreaterThan(0);
+    return { out, finished };
+  }
+
+  it('keeps a lock-step transfer going while the main event loop is blocked', async () => {
+    const server = await serve(2);
+    expect(server.transferThreads()).toBe(2);
+    const { out, finished } = await startDownload(server, 'threaded.bin');
+    // Every round trip of this transfer happens while this thread is stuck in the loop below.
+    const completedWhileBlocked = blockEventLoopUntil(() => sizeOf(out) === file.length, 20_000);
+    expect(completedWhileBlocked).toBe(true);
+    expect((await finished).code).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(file));
+    await pollStats(server, (s) => s.completed === 1 && s.active === 0);
+    expect(server.stats()).toMatchObject({ completed: 1, errors: 0, bytes: file.length });
+  });
+
+  it('with transferThreads 0, the same transfer stalls while the main event loop is blocked', async () => {
+    const server = await serve(0);
+    expect(server.transferThreads()).toBe(0);
+    const { out, finished } = await startDownload(server, 'main-loop.bin');
+    const before = sizeOf(out);
+    blockEventLoopUntil(() => false, 300);
+    expect(sizeOf(out)).toBe(before);
+    expect((await finished).code).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(file));
+  });
+
+  it('serves many concurrent transfers spread over the threads', async () => {
+    const server = await serve(2);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        runClient('curl', ['-sS', '--tftp-blksize', '1468', '-o', join(dir, `c${i}.bin`), `tftp://127.0.0.1:${server.address().port}/big.bin`]),
+      ),
+    );
+    expect(results.map((r) => r.code)).toEqual(Array(20).fill(0));
+    for (let i = 0; i < 20; i++) expect(sha256(readFileSync(join(dir, `c${i}.bin`)))).toBe(sha256(file));
+    await pollStats(server, (s) => s.completed === 20 && s.active === 0);
+  });
+});
+
+async function pollStats(server: TftpServer, ok: (s: ReturnType<TftpServer['stats']>) => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ok(server.stats()); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(ok(server.stats())).toBe(true);
+}
