@@ -207,6 +207,14 @@ measure() { # label path ip extra-options...
   ROWS+=("| $path | 50 x 1 MiB concurrent | $label | ${a50} s ($(mibps 50 "$a50") MiB/s) | ${h50} s ($(mibps 50 "$h50") MiB/s) | $(awk -v a="$a50" -v h="$h50" 'BEGIN{printf "%.2f", h/a}')x |")
 }
 
+# client_cpu IP PORT [options...] -> CPU seconds (user+sys) the 50 concurrent clients themselves used:
+# bash's `times` in a subshell reports its waited-for descendants (atftp, cmp, ip netns exec). Half
+# of it is a floor for the wall time on 2 CPUs, whatever the server does.
+client_cpu() {
+  ( concurrent "$1" "$2" 50 "${@:3}" >/dev/null; times ) | awk 'NR == 2 {
+      split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.3f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+}
+
 measure "windowsize 1" "bare veth" "$BARE_IP"
 measure "windowsize 16" "bare veth" "$BARE_IP" --option "windowsize 16"
 if [ "$DELAY_MODE" = netem ]; then
@@ -215,6 +223,8 @@ if [ "$DELAY_MODE" = netem ]; then
 else
   measure "windowsize 16" "1 ms delay link" "$DELAY_IP" --option "windowsize 16"
 fi
+CLIENT_CPU_ANVIL=$(client_cpu "$DELAY_IP" 6969 --option "windowsize 16")
+CLIENT_CPU_HPA=$(client_cpu "$DELAY_IP" 6970)
 
 echo "Anvil TFTP vs tftpd-hpa 5.2, client $(atftp -V 2>&1 | head -1 | awk '{print $1}'), blksize 1468, median of $RUNS (single files) and $RUNS_CONCURRENT (concurrent) alternating runs; node $(node -v); $(nproc) CPUs; load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -227,6 +237,8 @@ echo
 echo "| path | Anvil options | Anvil | tftpd-hpa |"
 echo "|---|---|---|---|"
 printf '%s\n' "${CPU_ROWS[@]}"
+echo
+echo "Client CPU time (user+sys of the 50 atftp clients, one run each, delayed path): with Anvil ${CLIENT_CPU_ANVIL} s, with tftpd-hpa ${CLIENT_CPU_HPA} s on $(nproc) CPUs."
 kill -TERM "$ANVIL_PID" 2>/dev/null || true
 sleep 0.3
 echo
