@@ -14,6 +14,8 @@
  * Anvil runs as `anvil serve` would run it, in this process: API, worker and boot role, with the
  * boot role's activity waking the worker. The simulated BMCs and servers run in a worker thread
  * of their own (their CPU is not Anvil's); SIM_INPROCESS=1 puts them on Anvil's thread as well.
+ * So do the order pipeline's 32 HTTP clients (bench/orders-client-thread.ts); CLIENT_INPROCESS=1
+ * puts them on Anvil's thread, as runs before 2026-11-26 16:40 UTC did.
  * Product settings an operator would choose, from the environment (defaults: the product's):
  *   TFTP_MAX_BLKSIZE    boot.tftp.max_blksize (1468 = 1500-byte MTU; the simulated ROMs ask 8192,
  *                       as on a jumbo-frame boot network)
@@ -22,7 +24,8 @@
  *   POLL_MS             how often waiting steps look again without a wake-up (2000)
  * ORDERS=50 for a smaller run. Diagnosis: BENCH_DEBUG=1 (progress every 3 s, then where each
  * order's time went, by step, and the simulated servers' side), BENCH_SQL=1 (statements by total
- * time), BENCH_CPUPROF=PATH (a CPU profile of Anvil's thread while delivering).
+ * time), BENCH_CPUPROF=PATH (a CPU profile of Anvil's thread while delivering), BENCH_CPUPROF_API=PATH
+ * (the same for the API-alone phase).
  *
  * Prints one JSON line per database: accepted orders/s through the API (POST /api/v1/orders,
  * 32 concurrent clients) with the worker idle and while it delivers, p50/p95/max of
@@ -36,6 +39,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { createApp } from '../src/api/app.js';
 import { buildRuntime, buildWorker } from '../src/cli/runtime.js';
 import { loadConfig } from '../src/config/load.js';
@@ -44,6 +48,7 @@ import { SecretBox } from '../src/secrets/secret-box.js';
 import { TokenService } from '../src/tokens/service.js';
 import { startSimSite } from '../src/lab/sim-site.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/databases.js';
+import { postOrders, type OrderClientJob } from './orders-client-thread.js';
 
 const N = Number(process.env.ORDERS ?? 200);
 const CONCURRENCY = 32;
@@ -164,29 +169,24 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const token = (await new TokenService({ knex: db.knex }).create({ name: 'bench', role: 'pipeline' }, { name: 'bench' })).token;
+  // The order pipeline's HTTP clients run in a thread of their own (CLIENT_INPROCESS=1: on Anvil's thread).
   const post = async (prefix: string, profile: string): Promise<{ ids: string[]; seconds: number }> => {
-    let next = 0;
-    const ids: string[] = [];
-    const t = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        for (let i = next++; i < N; i = next++) {
-          const res = await fetch(`${url}/api/v1/orders`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': `bench-${prefix}-${i}` },
-            body: JSON.stringify({ external_id: `${prefix}-${i}`, customer_id: `c${i}`, contact_email: `c${i}@example.com`, hardware_profile: profile, country: 'MA', os_image: 'debian-12', hostname: `b${i}`, ssh_keys: [SSH_KEY], support_tier: 'managed', paid_at: new Date().toISOString() }),
-          });
-          const body = (await res.json()) as { id?: string };
-          if (res.status !== 201 && res.status !== 200) throw new Error(`order ${i}: HTTP ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
-          ids.push(body.id!);
-        }
-      }),
-    );
-    return { ids, seconds: (performance.now() - t) / 1000 };
+    const job: OrderClientJob = { url, token, prefix, profile, n: N, concurrency: CONCURRENCY, sshKey: SSH_KEY };
+    if (process.env.CLIENT_INPROCESS) return postOrders(job);
+    const thread = new Worker(new URL('./orders-client-thread.ts', import.meta.url), { workerData: job });
+    const reply = await new Promise<{ ok: boolean; ids?: string[]; seconds?: number; error?: string }>((resolve, reject) => {
+      thread.once('message', resolve);
+      thread.once('error', reject);
+    });
+    await thread.terminate();
+    if (!reply.ok) throw new Error(reply.error);
+    return { ids: reply.ids!, seconds: reply.seconds! };
   };
   try {
     // Phase 1, the API alone (worker idle): orders for a profile no machine has, then cancelled.
+    const profiler1 = process.env.BENCH_CPUPROF_API ? await startProfile() : null;
     const apiOnly = await post('A', 'bench-no-such-profile');
+    if (profiler1) await profiler1.stop(`${process.env.BENCH_CPUPROF_API}.${dialect}.cpuprofile`);
     for (const id of apiOnly.ids) await rt.orders.cancelOrder(id, { name: 'bench' }, 'benchmark phase 1');
     // Phase 2, the whole pipeline: the worker delivers while orders arrive.
     const profiler = process.env.BENCH_CPUPROF ? await startProfile() : null;
