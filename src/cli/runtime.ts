@@ -18,7 +18,8 @@ import { WorkflowRunner } from '../provisioning/workflows/engine.js';
 import { deployWorkflow, type DeployTimeouts } from '../provisioning/workflows/deploy.js';
 import { releaseWorkflow } from '../provisioning/workflows/release.js';
 import { Provisioner } from '../provisioning/provisioner.js';
-import { WorkerWakeups } from '../provisioning/wakeups.js';
+import { WAKEUP_TOPICS, WorkerWakeups } from '../provisioning/wakeups.js';
+import { changeSignals } from '../db/change-signals.js';
 import { configureHealth, type HealthWiring } from '../health/role.js';
 import { silentLogger } from '../log.js';
 
@@ -83,7 +84,8 @@ export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: Se
   const images = parseBootConfig(ctx.config.boot)?.os_images.map((i) => i.name);
   const deployments = new DeploymentService(knex, { clock, ...(images ? { knownImages: () => images } : {}) });
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const wakeups = new WorkerWakeups(knex, { clock, ...(ctx.logger ? { logger: ctx.logger } : {}) });
+  const signals = changeSignals(knex, { topics: WAKEUP_TOPICS, ...(ctx.logger ? { logger: ctx.logger } : {}) });
+  const wakeups = new WorkerWakeups(knex, { clock, signals, ...(ctx.logger ? { logger: ctx.logger } : {}) });
   const health = configureHealth({
     knex,
     secrets,

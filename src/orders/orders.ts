@@ -18,8 +18,8 @@ export interface OrderServiceDeps {
   notifier?: Notifier | null;
   /** Remaining time under which an order's clock is `at_risk` (default 4 h). */
   atRiskHours?: number;
-  /** Told when an order was allocated here, so a worker in this process starts its deployment at once. */
-  wakeups?: { notify(topic: 'orders'): void } | null;
+  /** Told when an order was allocated here, so a worker (in this process or another) starts its deployment at once. */
+  wakeups?: { announce(topic: 'orders'): void } | null;
 }
 
 /** SHA-256 of the body with keys sorted, so a retry with reordered JSON is still "the same request". */
@@ -115,7 +115,7 @@ export class OrderService {
     const machineId = await allocateMachine(this.knex, { orderId: id, hardwareProfile: input.hardware_profile, country: String(country), siteCode }, allocatedAt);
     // Not allocated here: another allocator may have served it meanwhile, so read what it is now.
     if (!machineId) return { order: await this.getOrder(id), created: true };
-    this.deps.wakeups?.notify('orders');
+    this.deps.wakeups?.announce('orders');
     return { order: this.toOutput({ ...row, status: 'allocated', machine_id: machineId, allocated_at: allocatedAt, updated_at: allocatedAt }), created: true };
   }
 

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
+import type { ChangeSignals } from '../db/change-signals.js';
 
 /**
  * Boot activity a waiting step may be waiting for (steps.ts): a network boot (boot-intents.ts
@@ -17,16 +18,18 @@ export interface MachineActivity {
 
 /** What a listener is told about: workflows that may be due, or orders that may need a deployment. */
 export type WakeupTopic = 'workflows' | 'orders';
+export const WAKEUP_TOPICS: readonly WakeupTopic[] = ['workflows', 'orders'];
 
 /**
  * Wake-ups for the worker role, so waiting is event-driven and polling is only the fallback:
  *
  * - `machineActivity` (from the boot role, after the event is committed): the machine's live
- *   workflow becomes due now and its `wake_seq` moves, in the database, so a worker in any process
- *   picks it up at its next pass; runners in this process are told at once.
- * - `notify('orders')` (an order was allocated in this process): the provisioner starts its
- *   deployment now instead of at its next idle pass; `notify('workflows')` (deployments started):
- *   the runner looks for due workflows now.
+ *   workflow becomes due now and its `wake_seq` moves, in the database; runners in this process are
+ *   told at once, and workers in other processes through the database's change signals
+ *   (db/change-signals.ts), or else at their next poll.
+ * - `announce('orders')` (an order was allocated): the provisioner, in this process or another,
+ *   starts its deployment now instead of at its next idle pass; `notify('workflows')` (deployments
+ *   started by this process's provisioner): this process's runner looks for due workflows now.
  *
  * A workflow retrying a failed step (`last_error` set) is left alone, so boot activity never
  * shortens a retry back-off. Nothing here is needed for correctness: a lost wake-up costs one poll.
@@ -35,19 +38,46 @@ export class WorkerWakeups {
   private readonly listeners: Record<WakeupTopic, Set<() => void>> = { workflows: new Set(), orders: new Set() };
   private readonly clock: Clock;
   private readonly logger: Logger | undefined;
+  private readonly signals: ChangeSignals | null;
+  private stopSignals: (() => void) | null = null;
+  private subscribers = 0;
 
   constructor(
     private readonly knex: Knex,
-    opts: { clock?: Clock; logger?: Logger } = {},
+    opts: { clock?: Clock; logger?: Logger; signals?: ChangeSignals } = {},
   ) {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger;
+    this.signals = opts.signals ?? null;
   }
 
-  /** Listens for wake-ups in this process; returns the function that stops listening. */
+  /**
+   * Listens for wake-ups from this process and, with change signals, from other processes on the
+   * same database; returns the function that stops listening.
+   */
   subscribe(topic: WakeupTopic, listener: () => void): () => void {
     this.listeners[topic].add(listener);
-    return () => this.listeners[topic].delete(listener);
+    if (this.subscribers++ === 0 && this.signals) {
+      this.stopSignals = this.signals.listen((t) => {
+        if (t === 'workflows' || t === 'orders') this.notify(t);
+      });
+    }
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      this.listeners[topic].delete(listener);
+      if (--this.subscribers === 0) {
+        this.stopSignals?.();
+        this.stopSignals = null;
+      }
+    };
+  }
+
+  /** Tells listeners here and in other processes that there may be work. Never throws or blocks. */
+  announce(topic: WakeupTopic): void {
+    this.notify(topic);
+    void this.signals?.publish(topic);
   }
 
   /** Tells this process's listeners that there may be work, without touching the database. */
@@ -82,7 +112,7 @@ export class WorkerWakeups {
         .whereNull('last_error')
         .update({ next_run_at: this.clock.now().toISOString(), wake_seq: this.knex.raw('wake_seq + 1') });
     }
-    if (woken > 0) this.notify('workflows');
+    if (woken > 0) this.announce('workflows');
     return woken;
   }
 }
