@@ -187,7 +187,9 @@ class PostgresSignals extends ListenerSet {
 
   private async connect(): Promise<void> {
     if (!this.active || this.client) return;
-    const client = new pg.Client({ ...(this.knex.client.config.connection as pg.ClientConfig), application_name: 'anvil-signals' });
+    const configured = this.knex.client.config.connection as string | pg.ClientConfig;
+    const connection = typeof configured === 'string' ? { connectionString: configured } : configured;
+    const client = new pg.Client({ ...connection, application_name: 'anvil-signals' });
     this.client = client;
     client.on('notification', (message) => {
       if (message.channel !== SIGNAL_CHANNEL || !message.payload) return;
