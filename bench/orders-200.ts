@@ -15,7 +15,9 @@
  * boot role's activity waking the worker. The simulated BMCs and servers run in a worker thread
  * of their own (their CPU is not Anvil's); SIM_INPROCESS=1 puts them on Anvil's thread as well.
  * So do the order pipeline's 32 HTTP clients (bench/orders-client-thread.ts); CLIENT_INPROCESS=1
- * puts them on Anvil's thread, as runs before 2026-11-26 16:40 UTC did.
+ * puts them on Anvil's thread, as runs before 2026-11-26 16:40 UTC did. BOOT_THREAD=1 runs the boot
+ * role in a thread with its own database connection, reaching the worker only through the database
+ * and its change signals: the split topology of a boot-only process beside an api+worker process.
  * Product settings an operator would choose, from the environment (defaults: the product's):
  *   TFTP_MAX_BLKSIZE    boot.tftp.max_blksize (1468 = 1500-byte MTU; the simulated ROMs ask 8192,
  *                       as on a jumbo-frame boot network)
@@ -157,7 +159,7 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
   const config = loadConfig({ env: {}, flags: { dataDir: dir } });
   const machineErrors: string[] = [];
   const rt = buildRuntime({ config, knex: db.knex, secrets });
-  const site = await startSimSite({ knex: db.knex, secrets, logger, count: N, installMs: 0, tftpBlksize: Number(process.env.TFTP_BLKSIZE ?? 8192), ...(process.env.TFTP_MAX_BLKSIZE ? { tftpMaxBlksize: Number(process.env.TFTP_MAX_BLKSIZE) } : {}), onBootActivity: (events) => rt.wakeups.machineActivity(events), hardwareThread: !process.env.SIM_INPROCESS, onEvent: (e) => { hist[e.event] = (hist[e.event] ?? 0) + 1; if (process.env.BENCH_DEBUG) (simEvents[e.serial] ??= []).push({ event: `${e.event}${e.event === 'callback' ? `:${e.detail}` : e.event === 'dhcp' ? `:${e.detail.split(' ')[0]}` : ''}`, at: e.at.getTime() }); if (e.event === 'error') machineErrors.push(`${e.serial}: ${e.detail}`); } });
+  const site = await startSimSite({ knex: db.knex, secrets, logger, count: N, installMs: 0, tftpBlksize: Number(process.env.TFTP_BLKSIZE ?? 8192), ...(process.env.TFTP_MAX_BLKSIZE ? { tftpMaxBlksize: Number(process.env.TFTP_MAX_BLKSIZE) } : {}), ...(process.env.BOOT_THREAD ? { bootThread: { target: db.target } } : { onBootActivity: (events) => rt.wakeups.machineActivity(events) }), hardwareThread: !process.env.SIM_INPROCESS, onEvent: (e) => { hist[e.event] = (hist[e.event] ?? 0) + 1; if (process.env.BENCH_DEBUG) (simEvents[e.serial] ??= []).push({ event: `${e.event}${e.event === 'callback' ? `:${e.detail}` : e.event === 'dhcp' ? `:${e.detail.split(' ')[0]}` : ''}`, at: e.at.getTime() }); if (e.event === 'error') machineErrors.push(`${e.serial}: ${e.detail}`); } });
   const hist: Record<string, number> = {};
   const simEvents: Record<string, { event: string; at: number }[]> = {};
   if (process.env.BENCH_DEBUG) setInterval(async () => console.error(JSON.stringify(hist), JSON.stringify(await db.knex('machine_events').select('event').count({ n: '*' }).groupBy('event')), JSON.stringify(await db.knex('workflows').select('step_index').count({ n: '*' }).groupBy('step_index'))), 3000).unref();

@@ -2,16 +2,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { createBootService, type BootService } from '../boot/service.js';
+import { createBootService, type BootService, type BootServiceOptions } from '../boot/service.js';
+import { changeSignals } from '../db/change-signals.js';
+import type { DatabaseTarget } from '../db/connect.js';
 import type { BootActivityListener } from '../boot/lookup.js';
 import { InventoryService } from '../inventory/service.js';
 import { defaultBmcRegistry } from '../bmc/registry.js';
 import { MachineOperations } from '../provisioning/machine-operations.js';
-import { WorkerWakeups } from '../provisioning/wakeups.js';
+import { WAKEUP_TOPICS, WorkerWakeups } from '../provisioning/wakeups.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { RedfishSimFleet } from './redfish-sim/index.js';
 import type { MachineEvent, SimulatedMachine } from './pxe-machine.js';
 import { startSimHardware, startSimHardwareThread } from './sim-hardware.js';
+import { startSimBootThread } from './sim-boot.js';
 
 /**
  * A site of simulated servers attached to a database, for tests and benchmarks that drive Anvil
@@ -51,12 +54,35 @@ export interface SimSiteOptions {
    * test/support/ts-register.mjs; not Jest). `fleet` and `machines` are then not available here.
    */
   hardwareThread?: boolean;
+  /**
+   * Run the boot role in a worker thread with its own database connection, as a boot-only process
+   * would run (benchmarks of the split topology): it reaches workers only through the database and
+   * its change signals. Same runtime requirements as `hardwareThread`; `onBootActivity` is unused.
+   */
+  bootThread?: { target: DatabaseTarget };
+}
+
+/** The boot role's configuration for a simulated site on loopback. */
+export function simBootConfig(site: string, clientPort: number, tftpMaxBlksize?: number): BootServiceOptions['config'] {
+  return {
+    boot: {
+      interface: 'lo',
+      address: '127.0.0.1',
+      subnets: [{ site, network: '127.0.0.0/8' }],
+      http: { port: 0 },
+      dhcp: { mode: 'authoritative', port: 0, client_port: clientPort },
+      tftp: { port: 0, root_dir: join(tmpdir(), 'anvil-sim-tftp'), ...(tftpMaxBlksize ? { max_blksize: tftpMaxBlksize } : {}) },
+      os_images: SIM_OS_IMAGES,
+      lookup_poll_ms: 300,
+    },
+  };
 }
 
 export interface SimSite {
   /** The BMC simulators; null with `hardwareThread`. */
   fleet: RedfishSimFleet | null;
-  boot: BootService;
+  /** The boot role; null with `bootThread`. */
+  boot: BootService | null;
   /** The simulated servers; empty with `hardwareThread`. */
   machines: SimulatedMachine[];
   /** Machine ids by serial. */
@@ -108,27 +134,27 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
     const inv = new InventoryService({ knex: opts.knex, secrets: opts.secrets });
     await inv.importInventory(inventory, { actor: { name: 'sim-site' }, fileName: 'sim-site' });
 
-    const dbWakeups = new WorkerWakeups(opts.knex, { logger: opts.logger });
-    const boot = createBootService({
-      config: {
-        boot: {
-          interface: 'lo',
-          address: '127.0.0.1',
-          subnets: [{ site, network: '127.0.0.0/8' }],
-          http: { port: 0 },
-          dhcp: { mode: 'authoritative', port: 0, client_port: hardware.clientPort },
-          tftp: { port: 0, root_dir: join(tmpdir(), 'anvil-sim-tftp'), ...(opts.tftpMaxBlksize ? { max_blksize: opts.tftpMaxBlksize } : {}) },
-          os_images: SIM_OS_IMAGES,
-          lookup_poll_ms: 300,
-        },
-      },
-      knex: opts.knex,
-      logger: opts.logger,
-      onActivity: opts.onBootActivity ?? ((events) => dbWakeups.machineActivity(events)),
-    });
-    await boot.start();
-    cleanups.push(() => boot.stop());
-    await hardware.attach({ serverAddress: '127.0.0.1', dhcpPort: boot.dhcp!.ports()[0]!, tftpPort: boot.tftp!.address().port });
+    const bootConfig = simBootConfig(site, hardware.clientPort, opts.tftpMaxBlksize);
+    let ports: { dhcpPort: number; tftpPort: number };
+    let boot: BootService | null = null;
+    if (opts.bootThread) {
+      const thread = await startSimBootThread({ target: opts.bootThread.target, config: bootConfig });
+      cleanups.push(() => thread.stop());
+      ports = thread.ports;
+    } else {
+      const dbWakeups = new WorkerWakeups(opts.knex, { logger: opts.logger, signals: changeSignals(opts.knex, { topics: WAKEUP_TOPICS, logger: opts.logger }) });
+      const started = createBootService({
+        config: bootConfig,
+        knex: opts.knex,
+        logger: opts.logger,
+        onActivity: opts.onBootActivity ?? ((events) => dbWakeups.machineActivity(events)),
+      });
+      boot = started;
+      await started.start();
+      cleanups.push(() => started.stop());
+      ports = { dhcpPort: started.dhcp!.ports()[0]!, tftpPort: started.tftp!.address().port };
+    }
+    await hardware.attach({ serverAddress: '127.0.0.1', ...ports });
     const rows = (await opts.knex('machines').where({ site_id: opts.knex('sites').where({ code: site }).select('id') }).select('id', 'serial')) as { id: string; serial: string }[];
     const ids = new Map(rows.map((r) => [r.serial, r.id]));
     // Verification through the BMCs makes them `available`, as an operator's `machine verify` would.
