@@ -37,10 +37,13 @@ async function ip(args: string[]): Promise<void> {
 
 export async function createTapSegment(prefix: string, cidr: string): Promise<TapSegment> {
   const ns = `anvil-${prefix}-${process.pid}`;
+  // Holds the far end of the veth that keeps the bridge's carrier up (see below).
+  const holdNs = `${ns}-hold`;
   const bridge = 'boot0';
   const tap = 'tap0';
   const children: ChildProcess[] = [];
   let created = false;
+  let holdCreated = false;
   const segment: TapSegment = {
     ns,
     bridge,
@@ -71,6 +74,7 @@ export async function createTapSegment(prefix: string, cidr: string): Promise<Ta
         }
       }
       if (created) spawnSync('ip', ['netns', 'del', ns]);
+      if (holdCreated) spawnSync('ip', ['netns', 'del', holdNs]);
     },
   };
   try {
@@ -83,11 +87,16 @@ export async function createTapSegment(prefix: string, cidr: string): Promise<Ta
     await ip(['-n', ns, 'link', 'set', tap, 'master', bridge]);
     await ip(['-n', ns, 'link', 'set', tap, 'up']);
     // Node (libuv) lists only running interfaces, and a bridge has no carrier until a port has
-    // one; QEMU attaches to the tap later, so a veth pair holds the bridge up meanwhile.
-    await ip(['-n', ns, 'link', 'add', 'hold0', 'type', 'veth', 'peer', 'name', 'hold1']);
+    // one; QEMU attaches to the tap later, so a veth pair holds the bridge up meanwhile. Its far
+    // end lives in a namespace of its own: left beside the bridge, it would hand every broadcast
+    // to this namespace's stack a second time, and the DHCP server would answer each twice.
+    // (This kernel has no dummy interfaces, which would hold the carrier more simply.)
+    await ip(['netns', 'add', holdNs]);
+    holdCreated = true;
+    await ip(['-n', ns, 'link', 'add', 'hold0', 'type', 'veth', 'peer', 'name', 'hold1', 'netns', holdNs]);
     await ip(['-n', ns, 'link', 'set', 'hold0', 'master', bridge]);
     await ip(['-n', ns, 'link', 'set', 'hold0', 'up']);
-    await ip(['-n', ns, 'link', 'set', 'hold1', 'up']);
+    await ip(['-n', holdNs, 'link', 'set', 'hold1', 'up']);
     await ip(['-n', ns, 'addr', 'add', cidr, 'dev', bridge]);
     await ip(['-n', ns, 'link', 'set', bridge, 'up']);
     // Carrier comes up asynchronously; services look the interface up right after this returns.
