@@ -140,7 +140,7 @@ export interface DispatcherOptions {
   onDelivered?: (trx: Knex.Transaction, n: NotificationRecord) => Promise<void>;
 }
 
-const DELIVERED_PAYLOAD = '{"erased":"delivered"}';
+export const DELIVERED_PAYLOAD = '{"erased":"delivered"}';
 
 /** Delivers due notifications; safe to run in several processes at once (each row is leased). */
 export class NotificationDispatcher {

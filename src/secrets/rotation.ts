@@ -4,13 +4,17 @@ import { sealedKeyId, type SecretBox } from './secret-box.js';
 
 /**
  * Every column that holds values sealed by SecretBox. A new sealed column must be added here, or a
- * key rotation would leave its values behind under the old key.
+ * key rotation would leave its values behind under the old key. Only values in the sealed form
+ * (`v1:<key id>:…`) count: a column may also hold what replaced a secret once it was no longer
+ * needed (a delivered notification's payload is erased to a marker).
  */
 export const SEALED_COLUMNS: readonly { table: string; id: string; column: string }[] = [
   { table: 'machine_bmcs', id: 'machine_id', column: 'password_enc' },
   { table: 'orders', id: 'id', column: 'credentials_enc' },
   { table: 'notifications', id: 'id', column: 'payload' },
 ];
+
+const SEALED_FORM = 'v1:%';
 
 export interface SealedColumnStatus {
   table: string;
@@ -34,10 +38,9 @@ export async function secretsStatus(knex: Knex, box: SecretBox): Promise<Secrets
   for (const { table, column } of SEALED_COLUMNS) {
     // The key id is the second field of the stored value; counting in SQL keeps this one query per column.
     const prefix = knex.raw(`substr(??, 1, 12)`, [column]);
-    const rows = (await knex(table).whereNotNull(column).select({ head: prefix }).count({ n: '*' }).groupByRaw('1')) as { head: string; n: number | string }[];
+    const rows = (await knex(table).where(column, 'like', SEALED_FORM).select({ head: prefix }).count({ n: '*' }).groupByRaw('1')) as { head: string; n: number | string }[];
     const byKey: Record<string, number> = {};
     for (const r of rows) {
-      // `?`: not a sealed value at all (counted, so status shows it).
       const id = sealedKeyId(String(r.head)) ?? '?';
       byKey[id] = (byKey[id] ?? 0) + Number(r.n);
     }
@@ -49,7 +52,7 @@ export async function secretsStatus(knex: Knex, box: SecretBox): Promise<Secrets
 
 export interface ResealResult {
   resealed: number;
-  /** Values whose key is not configured (or that are not sealed values): left as they are. */
+  /** Values whose key is not configured: left as they are. */
   failed: { table: string; id: string; reason: string }[];
   /** Rows changed by someone else between read and write: they were sealed anew by that writer. */
   raced: number;
@@ -61,14 +64,14 @@ export interface ResealResult {
  * (a BMC password changed through the API meanwhile) is never overwritten. Safe to run again: values
  * already under the current key are not touched.
  */
-export async function resealAll(knex: Knex, box: SecretBox, actor: Actor, opts: { batchSize?: number; now?: () => Date } = {}): Promise<ResealResult> {
+export async function resealAll(knex: Knex, box: SecretBox, actor: Actor, opts: { batchSize?: number } = {}): Promise<ResealResult> {
   const batchSize = opts.batchSize ?? 500;
   const result: ResealResult = { resealed: 0, failed: [], raced: 0 };
   const current = `v1:${box.keyId}:%`;
   for (const { table, id, column } of SEALED_COLUMNS) {
     let after: string | null = null;
     for (;;) {
-      const query = knex(table).whereNotNull(column).whereNot(column, 'like', current).orderBy(id).limit(batchSize).select({ id, value: column });
+      const query = knex(table).where(column, 'like', SEALED_FORM).whereNot(column, 'like', current).orderBy(id).limit(batchSize).select({ id, value: column });
       if (after !== null) query.where(id, '>', after);
       const rows = (await query) as { id: string; value: string }[];
       if (rows.length === 0) break;
@@ -94,6 +97,6 @@ export async function resealAll(knex: Knex, box: SecretBox, actor: Actor, opts: 
     targetType: 'secret_key',
     targetId: box.keyId,
     after: { resealed: result.resealed, failed: result.failed.length, raced: result.raced },
-  }, (opts.now?.() ?? new Date()).toISOString());
+  });
   return result;
 }

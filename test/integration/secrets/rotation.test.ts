@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.js';
+import { DELIVERED_PAYLOAD } from '../../../src/notifications/outbox.js';
 import { decodeSecretKey, keyIdOf, SecretBox } from '../../../src/secrets/secret-box.js';
 import { createTestDatabase, testDatabases, type TestDatabase } from '../../support/databases.js';
 
@@ -64,18 +65,29 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
       paid_at: now, deadline_at: now, created_at: now, updated_at: now,
       credentials_enc: oldBox.seal(JSON.stringify({ username: 'root', password: 'delivered-pass' })),
     });
+    // The outbox: one notification waiting (its payload sealed), one delivered (its payload erased,
+    // no longer a secret: neither counted nor re-sealed).
+    const notification = (id: string, status: string, payload: string) => ({
+      id, event: 'order.delivered', subject_type: 'order', subject_id: 'ord-rot-1', channel: 'webhook', payload, status, attempts: 0, next_attempt_at: now, created_at: now,
+    });
+    await db.knex('notifications').insert([
+      notification('ntf-pending', 'pending', oldBox.seal('{"password":"queued-pass"}')),
+      notification('ntf-delivered', 'delivered', DELIVERED_PAYLOAD),
+    ]);
 
     const before = await run(['secrets', 'status']);
     expect(before.code).toBe(0);
     expect(before.stdout).toMatch(new RegExp(`machine_bmcs\\.password_enc\\s+${oldBox.keyId}\\s+1\\s+current`));
     expect(before.stdout).toMatch(new RegExp(`orders\\.credentials_enc\\s+${oldBox.keyId}\\s+1\\s+current`));
+    expect(before.stdout).toMatch(new RegExp(`notifications\\.payload\\s+${oldBox.keyId}\\s+1\\s+current`));
+    expect(before.stdout).not.toContain('KEY MISSING');
 
     const rotated = await run(['secrets', 'rotate-key']);
     expect(rotated.code).toBe(0);
     const newKey = fileKey();
     expect(newKey.equals(oldKey)).toBe(false);
     expect(readFileSync(join(dataDir(), 'secret.key.previous'), 'utf8').trim()).toBe(oldKey.toString('base64'));
-    expect(rotated.stdout).toBe(`re-sealed 2 secret(s) with key ${keyIdOf(newKey)}\n`);
+    expect(rotated.stdout).toBe(`re-sealed 3 secret(s) with key ${keyIdOf(newKey)}\n`);
     expect(rotated.messages.join('\n')).toContain(`key ${oldBox.keyId} kept in secret.key.previous`);
 
     const newBox = new SecretBox(newKey);
@@ -84,6 +96,9 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
     expect(newBox.open(String(bmc.password_enc))).toBe('bmc-pass-1');
     const order = await db.knex('orders').where({ id: 'ord-rot-1' }).first('credentials_enc');
     expect(JSON.parse(newBox.open(String(order.credentials_enc)))).toEqual({ username: 'root', password: 'delivered-pass' });
+    const payloads = Object.fromEntries((await db.knex('notifications').select('id', 'payload')).map((n: { id: string; payload: string }) => [n.id, n.payload]));
+    expect(newBox.open(payloads['ntf-pending'])).toBe('{"password":"queued-pass"}');
+    expect(payloads['ntf-delivered']).toBe(DELIVERED_PAYLOAD);
 
     // Nothing is left under the old key, so it can go: the data stays readable with the new key alone.
     const after = await run(['secrets', 'status']);
