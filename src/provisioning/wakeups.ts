@@ -2,13 +2,17 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
-import type { ChangeSignals } from '../db/change-signals.js';
+import { changeSignals, type ChangeSignals } from '../db/change-signals.js';
+import { NETWORK_BOOT_EVENTS } from './boot-intents.js';
+import { WAIT_ENDING_CALLBACKS } from './workflows/steps.js';
 
-/**
- * Boot activity a waiting step may be waiting for (steps.ts): a network boot (boot-intents.ts
- * NETWORK_BOOT_EVENTS) or an installer callback that ends a wait. `callback:started` ends none.
- */
-const WAKING_EVENTS: ReadonlySet<string> = new Set(['pxe_seen', 'script_served', 'callback:installed', 'callback:first_boot', 'callback:failed']);
+/** Boot activity a waiting step may be waiting for: a network boot or a callback that ends a wait. */
+const WAKING_EVENTS: ReadonlySet<string> = new Set([...NETWORK_BOOT_EVENTS, ...WAIT_ENDING_CALLBACKS.map((e) => `callback:${e}`)]);
+
+/** The machines whose waiting workflows these events may end (each once). */
+export function machinesToWake(events: readonly MachineActivity[]): string[] {
+  return [...new Set(events.filter((e) => WAKING_EVENTS.has(e.event)).map((e) => e.machineId))];
+}
 
 /** One thing the boot role recorded for a machine, already committed to the database. */
 export interface MachineActivity {
@@ -39,8 +43,6 @@ export class WorkerWakeups {
   private readonly clock: Clock;
   private readonly logger: Logger | undefined;
   private readonly signals: ChangeSignals | null;
-  private stopSignals: (() => void) | null = null;
-  private subscribers = 0;
 
   constructor(
     private readonly knex: Knex,
@@ -53,24 +55,16 @@ export class WorkerWakeups {
 
   /**
    * Listens for wake-ups from this process and, with change signals, from other processes on the
-   * same database; returns the function that stops listening.
+   * same database (which listen while anyone here does); returns the function that stops listening.
    */
   subscribe(topic: WakeupTopic, listener: () => void): () => void {
     this.listeners[topic].add(listener);
-    if (this.subscribers++ === 0 && this.signals) {
-      this.stopSignals = this.signals.listen((t) => {
-        if (t === 'workflows' || t === 'orders') this.notify(t);
-      });
-    }
-    let subscribed = true;
+    const stopSignals = this.signals?.listen((t) => {
+      if (t === topic) listener();
+    });
     return () => {
-      if (!subscribed) return;
-      subscribed = false;
       this.listeners[topic].delete(listener);
-      if (--this.subscribers === 0) {
-        this.stopSignals?.();
-        this.stopSignals = null;
-      }
+      stopSignals?.();
     };
   }
 
@@ -96,7 +90,7 @@ export class WorkerWakeups {
    * ignored). Never throws and never blocks the caller: the database write runs in the background.
    */
   machineActivity(events: readonly MachineActivity[]): void {
-    const ids = [...new Set(events.filter((e) => WAKING_EVENTS.has(e.event)).map((e) => e.machineId))];
+    const ids = machinesToWake(events);
     if (ids.length === 0) return;
     this.wakeMachines(ids).catch((err: unknown) => this.logger?.warn({ err, machines: ids.length }, 'waking workflows failed; they will notice at their next poll'));
   }
@@ -115,4 +109,9 @@ export class WorkerWakeups {
     if (woken > 0) this.announce('workflows');
     return woken;
   }
+}
+
+/** Wake-ups that also reach other processes on this database (through its change signals). */
+export function databaseWakeups(knex: Knex, opts: { clock?: Clock; logger?: Logger } = {}): WorkerWakeups {
+  return new WorkerWakeups(knex, { ...opts, signals: changeSignals(knex, { topics: WAKEUP_TOPICS, ...(opts.logger ? { logger: opts.logger } : {}) }) });
 }

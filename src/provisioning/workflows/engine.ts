@@ -394,6 +394,9 @@ export class WorkflowRunner {
         step_attempt: attempt,
         step_started_at: restart ? null : stepStartedAt.toISOString(),
         data: json.write(data),
+        // The step ran again and is waiting normally: no longer in retry back-off (wake-ups skip
+        // workflows with an error). The failed attempt stays in the step history.
+        last_error: null,
         updated_at: nowIso,
         ...FREE_LEASE,
       };

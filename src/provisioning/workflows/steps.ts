@@ -60,6 +60,9 @@ export function waitForNetworkBoot(deps: { bmcs: MachineBmcs; boot: BootIntents;
   };
 }
 
+/** The callbacks a `waitForCallback` step ends on: the awaited event, or `failed` (wakeups.ts wakes on them). */
+export const WAIT_ENDING_CALLBACKS = ['installed', 'first_boot', 'failed'] as const;
+
 /**
  * Waits for the deployment's callback `event` (`installed`, `first_boot`) for at most `withinMs`
  * from the step's start. A `failed` callback fails the step at once; both failures carry `cause`.
@@ -67,7 +70,7 @@ export function waitForNetworkBoot(deps: { bmcs: MachineBmcs; boot: BootIntents;
 export function waitForCallback(deps: {
   name: string;
   boot: BootIntents;
-  event: 'installed' | 'first_boot';
+  event: Exclude<(typeof WAIT_ENDING_CALLBACKS)[number], 'failed'>;
   withinMs: number;
   pollMs: number;
   /** Who calls back, for messages: "installer", "wipe image", "installed system". */

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { connect } from '../../../src/db/connect.js';
 import { changeSignals } from '../../../src/db/change-signals.js';
+import { OrderService } from '../../../src/orders/orders.js';
 import { createWorkflow } from '../../../src/provisioning/workflows/engine.js';
 import { WAKEUP_TOPICS, WorkerWakeups, type WakeupTopic } from '../../../src/provisioning/wakeups.js';
 import { createTestDatabase, testDatabases, type TestDatabase } from '../../support/databases.js';
+import { seedMachine } from '../../support/seed.js';
 import { waitFor } from '../../support/wait.js';
 
 /**
@@ -16,11 +18,7 @@ import { waitFor } from '../../support/wait.js';
  */
 
 async function seedWaitingWorkflow(knex: Knex, machineId: string): Promise<void> {
-  const ts = new Date().toISOString();
-  if (!(await knex('sites').where({ id: 's' }).first())) {
-    await knex('sites').insert({ id: 's', code: 'MA-NOU1', name: 'N', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', created_at: ts, updated_at: ts });
-  }
-  await knex('machines').insert({ id: machineId, serial: machineId, hardware_profile: 'std', site_id: 's', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
+  await seedMachine(knex, machineId);
   await createWorkflow(knex, { kind: 'deploy', machineId }, new Date(Date.now() + 3_600_000).toISOString());
 }
 
@@ -65,12 +63,18 @@ describe.each(testDatabases())('wake-ups between processes on %s', (dialect) => 
   });
 
   it('an order allocated by an API process wakes the provisioner elsewhere', async () => {
+    await seedMachine(db.knex, 'x-ord', 'signals-profile');
     const listening = await listeningWorker(db.knex);
     try {
-      const api = otherProcess();
-      // The allocation commits (on SQLite that commit is the signal), then announces (PostgreSQL's NOTIFY).
-      await other('sites').where({ id: 's' }).update({ updated_at: new Date().toISOString() });
-      api.announce('orders');
+      // The API process's order service allocates, commits (on SQLite that commit is the signal) and
+      // announces (PostgreSQL's NOTIFY).
+      const orders = new OrderService({ knex: other, wakeups: otherProcess() });
+      const { order } = await orders.createOrder(
+        { external_id: 'SIG-1', customer_id: 'c', contact_email: 'c@example.com', hardware_profile: 'signals-profile', country: 'MA', os_image: 'debian-12', hostname: 'sig1', ssh_keys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHf3hBt0i8gJ0nUJ3Kx0kXNZ3oT5b8Q7t8n0yYx2ZQ2k t@x'], support_tier: 'managed', paid_at: new Date().toISOString() },
+        'signals-1',
+        { name: 'test' },
+      );
+      expect(order.status).toBe('allocated');
       await waitFor(() => listening.heard.includes('orders'), 10_000, 'the provisioner to hear the allocation');
     } finally {
       listening.stop();

@@ -1,12 +1,13 @@
-import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
 import { createWorkflow, getWorkflow, workflowHistory, WorkflowRunner, type WorkflowDefinition } from '../../../src/provisioning/workflows/engine.js';
-import { WorkerWakeups } from '../../../src/provisioning/wakeups.js';
+import { machinesToWake, WorkerWakeups } from '../../../src/provisioning/wakeups.js';
 import { Provisioner } from '../../../src/provisioning/provisioner.js';
 import { OrderService } from '../../../src/orders/orders.js';
 import { DbBootEventSink } from '../../../src/boot/lookup.js';
 import { ManualClock } from '../../../src/clock.js';
+import { seedMachine } from '../../support/seed.js';
+import { waitFor } from '../../support/wait.js';
 
 /**
  * Waiting is event-driven: the boot role's activity wakes the machine's workflow through the
@@ -16,14 +17,6 @@ import { ManualClock } from '../../../src/clock.js';
  */
 
 const HOUR = 3_600_000;
-
-async function seedMachine(knex: Knex, id: string, profile = 'std'): Promise<void> {
-  const ts = new Date().toISOString();
-  if (!(await knex('sites').where({ id: 's' }).first())) {
-    await knex('sites').insert({ id: 's', code: 'MA-NOU1', name: 'N', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', created_at: ts, updated_at: ts });
-  }
-  await knex('machines').insert({ id, serial: id, hardware_profile: profile, site_id: 's', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
-}
 
 /** A workflow whose one step waits (an hour between polls) until `ready` holds its machine. */
 function waiting(ready: Set<string>, onLook?: (machineId: string) => Promise<void>): { def: WorkflowDefinition; looks: string[] } {
@@ -64,7 +57,10 @@ describe.each(testDatabases())('workflow wake-ups on %s', (dialect) => {
     await runner.runOnce();
     expect(await runner.runOnce()).toBe(0); // asleep for an hour
     // Activity no step waits for wakes nothing.
-    wakeups.machineActivity([{ machineId: 'w1', event: 'dhcp_offer' }, { machineId: 'w1', event: 'callback:started' }]);
+    const unawaited = [{ machineId: 'w1', event: 'dhcp_offer' }, { machineId: 'w1', event: 'callback:started' }];
+    expect(machinesToWake(unawaited)).toEqual([]);
+    expect(machinesToWake([...unawaited, { machineId: 'w1', event: 'pxe_seen' }, { machineId: 'w1', event: 'callback:first_boot' }])).toEqual(['w1']);
+    wakeups.machineActivity(unawaited);
     expect(await wakeups.wakeMachines([])).toBe(0);
     expect(await runner.runOnce()).toBe(0);
 
@@ -112,6 +108,32 @@ describe.each(testDatabases())('workflow wake-ups on %s', (dialect) => {
     expect(calls).toBe(1);
   });
 
+  it('wakes a step that failed once and then went back to waiting (its retry is over)', async () => {
+    await seedMachine(t.knex, 'w8');
+    const clock = new ManualClock(new Date());
+    let calls = 0;
+    const def: WorkflowDefinition = {
+      kind: 'flaky-wait',
+      steps: [{
+        name: 'wait_event', maxAttempts: 3, runTimeoutMs: 5000,
+        run: async () => {
+          if (++calls === 1) throw new Error('BMC timed out');
+          return calls === 2 ? { outcome: 'wait', retryInMs: HOUR } : { outcome: 'done' };
+        },
+      }],
+    };
+    const id = await createWorkflow(t.knex, { kind: 'flaky-wait', machineId: 'w8' }, clock.now().toISOString());
+    const runner = new WorkflowRunner({ knex: t.knex, owner: 'w', clock, definitions: [def], retryDelayMs: () => 0 });
+    const wakeups = new WorkerWakeups(t.knex, { clock });
+    await runner.runOnce(); // fails, retry due at once
+    await runner.runOnce(); // runs again and waits an hour
+    expect(calls).toBe(2);
+    expect((await getWorkflow(t.knex, id))!.lastError).toBeNull();
+    expect(await wakeups.wakeMachines(['w8'])).toBe(1);
+    expect(await runner.runOnce()).toBe(1);
+    expect((await getWorkflow(t.knex, id))!.status).toBe('succeeded');
+  });
+
   it('wakes a running worker in this process at once (its idle pause is an hour)', async () => {
     await seedMachine(t.knex, 'w4');
     const clock = new ManualClock(new Date());
@@ -123,11 +145,11 @@ describe.each(testDatabases())('workflow wake-ups on %s', (dialect) => {
     const stop = new AbortController();
     const running = runner.run(stop.signal, HOUR);
     try {
-      await until(async () => looks.length === 1 && (await getWorkflow(t.knex, id))!.nextRunAt > clock.now().toISOString());
+      await waitFor(async () => looks.length === 1 && (await getWorkflow(t.knex, id))!.nextRunAt > clock.now().toISOString(), 10_000, 'the step to look and sleep', 10);
       ready.add('w4');
       // What the boot role reports once the event is committed (createBootService onActivity).
       wakeups.machineActivity([{ machineId: 'w4', event: 'pxe_seen' }]);
-      await until(async () => (await getWorkflow(t.knex, id))!.status === 'succeeded');
+      await waitFor(async () => (await getWorkflow(t.knex, id))!.status === 'succeeded', 10_000, 'the woken workflow to succeed', 10);
       expect(looks).toEqual(['w4', 'w4']);
     } finally {
       stop.abort();
@@ -151,7 +173,7 @@ describe.each(testDatabases())('workflow wake-ups on %s', (dialect) => {
     const running = runner.run(stop.signal, HOUR);
     try {
       for (let i = 1; i <= 4; i++) {
-        await until(async () => looks.length === i && (await getWorkflow(t.knex, id))!.nextRunAt > clock.now().toISOString());
+        await waitFor(async () => looks.length === i && (await getWorkflow(t.knex, id))!.nextRunAt > clock.now().toISOString(), 10_000, `look ${i} and its sleep`, 10);
         if (i < 4) await wakeups.wakeMachines(['u2']);
       }
       expect(errors).toEqual(['workflow runner: driving a workflow failed']);
@@ -234,12 +256,3 @@ describe.each(testDatabases())('workflow wake-ups on %s', (dialect) => {
     expect(all.map((w) => w.order_id).sort()).toEqual([...ids].sort());
   });
 });
-
-/** Polls `check` until it holds (an effect of another task), at most 10 s. Not a timing assertion. */
-async function until(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached within 10 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

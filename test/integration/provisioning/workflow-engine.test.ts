@@ -1,16 +1,8 @@
-import type { Knex } from 'knex';
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
 import { createWorkflow, getWorkflow, workflowHistory, WorkflowRunner, StepFailedError, type WorkflowDefinition } from '../../../src/provisioning/workflows/engine.js';
 import { ManualClock } from '../../../src/clock.js';
 import { ConflictError } from '../../../src/errors.js';
-
-async function seedMachine(knex: Knex, id: string): Promise<void> {
-  const ts = new Date().toISOString();
-  if (!(await knex('sites').where({ id: 's' }).first())) {
-    await knex('sites').insert({ id: 's', code: 'MA-NOU1', name: 'N', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', created_at: ts, updated_at: ts });
-  }
-  await knex('machines').insert({ id, serial: id, hardware_profile: 'p', site_id: 's', created_at: ts, updated_at: ts });
-}
+import { seedMachine } from '../../support/seed.js';
 
 describe.each(testDatabases())('workflow engine on %s', (dialect) => {
   const t = useTestDatabase(dialect);
