@@ -61,6 +61,16 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** p50/p95 of each named series, by name. */
+function percentiles(spans: Record<string, number[]>): Record<string, { p50: number; p95: number }> {
+  const out: Record<string, { p50: number; p95: number }> = {};
+  for (const k of Object.keys(spans).sort()) {
+    const v = spans[k]!.sort((a, b) => a - b);
+    out[k] = { p50: pct(v, 50), p95: pct(v, 95) };
+  }
+  return out;
+}
+
 /**
  * Where an order's time goes (BENCH_DEBUG): per phase, p50/p95 of the time from the end of the
  * previous phase (order created → allocated → workflow created → each step's completion →
@@ -85,12 +95,7 @@ async function stepBreakdown(knex: TestDatabase['knex']): Promise<Record<string,
     }
     add('99 last step→delivered', ms(o.delivered_at) - prev);
   }
-  const out: Record<string, { p50: number; p95: number }> = {};
-  for (const k of Object.keys(spans).sort()) {
-    const v = spans[k]!.sort((a, b) => a - b);
-    out[k] = { p50: pct(v, 50), p95: pct(v, 95) };
-  }
-  return out;
+  return percentiles(spans);
 }
 
 /** The simulated machines' side (BENCH_DEBUG): p50/p95 of the time between consecutive events. */
@@ -101,12 +106,7 @@ function simBreakdown(events: Record<string, { event: string; at: number }[]>): 
       if (i > 0) (spans[`${String(i).padStart(2, '0')} ${list[i - 1]!.event}→${e.event}`] ??= []).push(e.at - list[i - 1]!.at);
     });
   }
-  const out: Record<string, { p50: number; p95: number }> = {};
-  for (const k of Object.keys(spans).sort()) {
-    const v = spans[k]!.sort((a, b) => a - b);
-    out[k] = { p50: pct(v, 50), p95: pct(v, 95) };
-  }
-  return out;
+  return percentiles(spans);
 }
 
 /** BENCH_CPUPROF=PATH: a CPU profile of this thread while the pipeline delivers (phase 2 only). */

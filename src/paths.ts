@@ -19,6 +19,9 @@ function findPackageRoot(): string {
 export const packageRoot = findPackageRoot();
 export const templatesDir = join(packageRoot, 'pxe-templates');
 
+/** The `--import` module that runs the TypeScript sources without a build (test/support/ts-child.ts). */
+export const tsRegisterModule = join(packageRoot, 'test', 'support', 'ts-register.mjs');
+
 /**
  * Where a worker thread's entry module sits beside `moduleUrl`, and the `execArgv` to start it with.
  * From dist/ that is the compiled `.js` file. From the TypeScript sources (Jest, or
@@ -29,7 +32,7 @@ export const templatesDir = join(packageRoot, 'pxe-templates');
 export function workerThreadEntry(moduleUrl: string, name: string): { filename: URL; execArgv?: string[] } {
   if (!moduleUrl.endsWith('.ts')) return { filename: new URL(`./${name}.js`, moduleUrl) };
   const filename = new URL(`./${name}.ts`, moduleUrl);
-  const register = pathToFileURL(join(packageRoot, 'test', 'support', 'ts-register.mjs')).href;
+  const register = pathToFileURL(tsRegisterModule).href;
   const inherited = process.execArgv.some((arg) => arg.includes('ts-register'));
   return inherited ? { filename } : { filename, execArgv: [...process.execArgv, '--import', register] };
 }

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../log.js';
 import { json, toBool, toCount, toIso } from '../db/sql.js';
 import { DEFAULT_LEASE_SECONDS, type DhcpSubnetConfig, type ResolvedSubnet } from './dhcp/config.js';
-import { inNetwork, parseCidr, type Ipv4Network } from './dhcp/net.js';
+import { inNetwork, parseCidr } from './dhcp/net.js';
 
 /**
  * The only view of inventory that boot services (DHCP, TFTP, iPXE HTTP) use. Lookups are
@@ -102,7 +102,6 @@ export interface DbBootLookup extends BootLookup {
   readonly skipped: number;
   readonly size: number;
 }
-
 
 export function createDbBootLookup(knex: Knex, options: DbBootLookupOptions): DbBootLookup {
   const subnets: ResolvedSubnet[] = options.subnets.map((s) => ({

@@ -18,8 +18,7 @@ import { WorkflowRunner } from '../provisioning/workflows/engine.js';
 import { deployWorkflow, type DeployTimeouts } from '../provisioning/workflows/deploy.js';
 import { releaseWorkflow } from '../provisioning/workflows/release.js';
 import { Provisioner } from '../provisioning/provisioner.js';
-import { WAKEUP_TOPICS, WorkerWakeups } from '../provisioning/wakeups.js';
-import { changeSignals } from '../db/change-signals.js';
+import { databaseWakeups, type WorkerWakeups } from '../provisioning/wakeups.js';
 import { configureHealth, type HealthWiring } from '../health/role.js';
 import { silentLogger } from '../log.js';
 
@@ -84,8 +83,7 @@ export function buildRuntime(ctx: { config: AnvilConfig; knex: Knex; secrets: Se
   const images = parseBootConfig(ctx.config.boot)?.os_images.map((i) => i.name);
   const deployments = new DeploymentService(knex, { clock, ...(images ? { knownImages: () => images } : {}) });
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const signals = changeSignals(knex, { topics: WAKEUP_TOPICS, ...(ctx.logger ? { logger: ctx.logger } : {}) });
-  const wakeups = new WorkerWakeups(knex, { clock, signals, ...(ctx.logger ? { logger: ctx.logger } : {}) });
+  const wakeups = databaseWakeups(knex, { clock, ...(ctx.logger ? { logger: ctx.logger } : {}) });
   const health = configureHealth({
     knex,
     secrets,

@@ -296,18 +296,6 @@ export async function startIpmiSim(opts: StartIpmiSimOptions): Promise<IpmiSim> 
   throw new Error(`ipmi_sim did not start: ${lastError.slice(-500)}`);
 }
 
-/** Starts `count` simulators with the same options (each on its own free port); stops all on failure. */
-export async function startIpmiSims(count: number, opts: Omit<StartIpmiSimOptions, 'port'>): Promise<IpmiSim[]> {
-  const sims: IpmiSim[] = [];
-  try {
-    for (let i = 0; i < count; i++) sims.push(await startIpmiSim(opts));
-    return sims;
-  } catch (err) {
-    await Promise.all(sims.map((s) => s.stop()));
-    throw err;
-  }
-}
-
 async function attach(child: ChildProcess, dir: string, port: number, powerControl: boolean): Promise<IpmiSim & { output(): string; stop(removeDir?: boolean): Promise<void> }> {
   let output = '';
   let waiters: (() => void)[] = [];

@@ -177,7 +177,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       ...(options.mockupsDir !== undefined ? { mockupsDir: options.mockupsDir } : {}),
     });
     cleanups.push(() => fleet.stop());
-    notes.push(`Redfish BMCs simulated from ${fleet.mockup.dir.endsWith('.json') ? `Anvil's built-in copy of the DMTF mockup (${fleet.mockup.name})` : `the DMTF mockup at ${fleet.mockup.dir}`}`);
+    notes.push(`Redfish BMCs simulated from ${fleet.mockup.builtin ? `Anvil's built-in copy of the DMTF mockup (${fleet.mockup.name})` : `the DMTF mockup at ${fleet.mockup.dir}`}`);
     // The mockup ships with a degraded drive and power supply; the lab starts from a healthy fleet
     // so the injected fault is the one the sweep finds.
     for (const inst of fleet.instances) {

@@ -89,6 +89,7 @@ describe('a QEMU VM behind a simulated BMC', () => {
     expect(vm.running).toBe(true);
     power('Off', 'ForceOff');
     await settle();
+    expect(started[0]!.killedWith).toBe('SIGKILL');
     started[0]!.exit();
     await settle();
     expect(vm.running).toBe(false);

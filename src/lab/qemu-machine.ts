@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { RedfishSimInstance, SimPowerChange } from './redfish-sim/index.js';
+import type { SimPowerChange } from './redfish-sim/index.js';
+import type { SimulatedBmc } from './pxe-machine.js';
 
 /**
  * A real virtual machine behind a simulated Redfish BMC: the BMC's power actions start and stop a
@@ -28,7 +29,7 @@ export interface QemuDiskBoot {
 
 export interface QemuMachineOptions {
   /** The BMC whose settled power changes drive the VM. */
-  bmc: Pick<RedfishSimInstance, 'onPowerChange'>;
+  bmc: Pick<SimulatedBmc, 'onPowerChange'>;
   /** MAC of the e1000 NIC (the machine's PXE NIC in inventory). */
   mac: string;
   /** Tap device the NIC is attached to (on the boot network's bridge). */
@@ -77,8 +78,11 @@ export class QemuMachine {
   private readonly unsubscribe: () => void;
   private detached = false;
 
+  private readonly serialLimit: number;
+
   constructor(private readonly opts: QemuMachineOptions) {
     this.mac = opts.mac.toLowerCase();
+    this.serialLimit = opts.serialLimit ?? 64 * 1024;
     this.unsubscribe = opts.bmc.onPowerChange((c) => this.onPower(c));
   }
 
@@ -128,12 +132,10 @@ export class QemuMachine {
   private start(mode: QemuRun['mode'], cause: string): void {
     const o = this.opts;
     const args = [
-      '-accel', 'tcg', '-m', String(o.memoryMb ?? 256),
+      ...qemuTapNicArgs({ tap: o.tap, mac: this.mac, ...(o.pxeRom ? { rom: o.pxeRom } : {}), ...(o.memoryMb ? { memoryMb: o.memoryMb } : {}) }),
       '-nographic', '-no-user-config', '-nodefaults', '-serial', 'stdio',
       // A guest reboot ends the process; what happens next is the BMC's (Anvil's) decision.
       '-no-reboot',
-      '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`,
-      '-device', `e1000,netdev=n0,mac=${this.mac},romfile=${o.pxeRom ?? IPXE_E1000_ROM}`,
       '-drive', `file=${o.disk},format=raw,if=virtio`,
       ...(mode === 'network' ? ['-boot', 'n'] : ['-kernel', o.diskBoot.kernel, '-initrd', o.diskBoot.initrd, '-append', o.diskBoot.append]),
     ];
@@ -142,8 +144,7 @@ export class QemuMachine {
     this.runs.push(run);
     this.child = child;
     this.append(`\n--- anvil: ${mode} boot (${cause}) ---\n`);
-    const limit = o.serialLimit ?? 64 * 1024;
-    const keep = (b: Buffer): void => this.append(b.toString('latin1'), limit);
+    const keep = (b: Buffer): void => this.append(b.toString('latin1'));
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     child.on('error', (err) => this.emit('error', `qemu: ${err.message}`));
@@ -155,8 +156,8 @@ export class QemuMachine {
     this.emit('started', `${mode} boot, pid ${run.pid ?? '?'}`);
   }
 
-  private append(text: string, limit = 64 * 1024): void {
-    this.serialText = (this.serialText + text).slice(-limit);
+  private append(text: string): void {
+    this.serialText = (this.serialText + text).slice(-this.serialLimit);
   }
 
   private async kill(): Promise<void> {
@@ -170,6 +171,18 @@ export class QemuMachine {
     if (!child.kill('SIGKILL')) return;
     await exited;
   }
+}
+
+/**
+ * What every VM Anvil starts shares: TCG (under this host's nested KVM, iPXE hangs at "starting
+ * execution"), its memory, and an e1000 with an iPXE option ROM on a tap device.
+ */
+export function qemuTapNicArgs(o: { tap: string; mac: string; rom?: string; memoryMb?: number }): string[] {
+  return [
+    '-accel', 'tcg', '-m', String(o.memoryMb ?? 256),
+    '-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`,
+    '-device', `e1000,netdev=n0,mac=${o.mac},romfile=${o.rom ?? IPXE_E1000_ROM}`,
+  ];
 }
 
 /** A BIOS's test for a bootable disk: the first sector ends with 55 AA. */

@@ -1,9 +1,7 @@
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import type { BmcEndpoint } from '../bmc/driver.js';
 import { startRedfishSimFleet, type RedfishSimFleet } from './redfish-sim/index.js';
 import { LabDhcpSegment, SimulatedMachine, type LabBootEndpoints, type MachineEvent } from './pxe-machine.js';
+import { startLabThread } from './thread-calls.js';
 
 /**
  * The simulated hardware of a site: `count` Redfish BMCs (HTTPS) with a simulated server behind
@@ -76,45 +74,20 @@ export async function startSimHardware(opts: SimHardwareOptions, onEvent?: (e: M
   };
 }
 
-type ThreadReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: string };
-type ThreadMessage = ThreadReply | { event: Omit<MachineEvent, 'at'> & { at: number } };
-
 /**
- * Starts the simulated hardware in a worker thread. The thread runs the same modules as this one
- * (under `node --import test/support/ts-register.mjs` it inherits the TypeScript loader).
+ * Starts the simulated hardware in a worker thread (thread-calls.ts; it runs from dist/ or, with the
+ * TypeScript hooks, from the sources, Jest included).
  */
 export async function startSimHardwareThread(opts: SimHardwareOptions, onEvent?: (e: MachineEvent) => void): Promise<SimHardware> {
-  const here = fileURLToPath(import.meta.url);
-  const worker = new Worker(new URL(`./sim-hardware-thread${extname(here)}`, import.meta.url), { workerData: opts });
-  let nextId = 0;
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  const failAll = (err: Error): void => {
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-  };
-  worker.on('message', (m: ThreadMessage) => {
-    if ('event' in m) {
-      onEvent?.({ ...m.event, at: new Date(m.event.at) });
-      return;
-    }
-    const p = pending.get(m.id);
-    pending.delete(m.id);
-    if (m.ok) p?.resolve(m.value);
-    else p?.reject(new Error(m.error));
+  const thread = startLabThread(import.meta.url, 'sim-hardware-thread', opts, (e) => {
+    const event = e as Omit<MachineEvent, 'at'> & { at: number };
+    onEvent?.({ ...event, at: new Date(event.at) });
   });
-  worker.on('error', failAll);
-  worker.on('exit', (code) => failAll(new Error(`simulated hardware thread exited (${code})`)));
-  const call = (op: string, arg?: unknown): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      worker.postMessage({ id, op, arg });
-    });
   let started: { machines: SimMachineInfo[]; clientPort: number };
   try {
-    started = (await call('start')) as typeof started;
+    started = (await thread.call('start')) as typeof started;
   } catch (err) {
-    await worker.terminate();
+    await thread.stop();
     throw err;
   }
   return {
@@ -122,11 +95,8 @@ export async function startSimHardwareThread(opts: SimHardwareOptions, onEvent?:
     servers: [],
     fleet: null,
     async attach(boot) {
-      await call('attach', boot);
+      await thread.call('attach', boot);
     },
-    async stop() {
-      await call('stop').catch(() => undefined);
-      await worker.terminate();
-    },
+    stop: () => thread.stop(),
   };
 }

@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { createBootService, type BootService, type BootServiceOptions } from '../boot/service.js';
-import { changeSignals } from '../db/change-signals.js';
 import type { DatabaseTarget } from '../db/connect.js';
 import type { BootActivityListener } from '../boot/lookup.js';
 import { InventoryService } from '../inventory/service.js';
 import { defaultBmcRegistry } from '../bmc/registry.js';
 import { MachineOperations } from '../provisioning/machine-operations.js';
-import { WAKEUP_TOPICS, WorkerWakeups } from '../provisioning/wakeups.js';
+import { databaseWakeups } from '../provisioning/wakeups.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { RedfishSimFleet } from './redfish-sim/index.js';
 import type { MachineEvent, SimulatedMachine } from './pxe-machine.js';
@@ -50,14 +49,13 @@ export interface SimSiteOptions {
   onEvent?: (e: MachineEvent) => void;
   /**
    * Run the simulated BMCs and servers in a worker thread (benchmarks: their CPU is then not
-   * Anvil's). Needs a runtime that can load this module in a thread (built code, or node with
-   * test/support/ts-register.mjs; not Jest). `fleet` and `machines` are then not available here.
+   * Anvil's). `fleet` and `machines` are then not available here.
    */
   hardwareThread?: boolean;
   /**
    * Run the boot role in a worker thread with its own database connection, as a boot-only process
    * would run (benchmarks of the split topology): it reaches workers only through the database and
-   * its change signals. Same runtime requirements as `hardwareThread`; `onBootActivity` is unused.
+   * its change signals. `onBootActivity` is then unused.
    */
   bootThread?: { target: DatabaseTarget };
 }
@@ -142,13 +140,8 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
       cleanups.push(() => thread.stop());
       ports = thread.ports;
     } else {
-      const dbWakeups = new WorkerWakeups(opts.knex, { logger: opts.logger, signals: changeSignals(opts.knex, { topics: WAKEUP_TOPICS, logger: opts.logger }) });
-      const started = createBootService({
-        config: bootConfig,
-        knex: opts.knex,
-        logger: opts.logger,
-        onActivity: opts.onBootActivity ?? ((events) => dbWakeups.machineActivity(events)),
-      });
+      const onActivity = opts.onBootActivity ?? ((wakeups) => (events: Parameters<BootActivityListener>[0]) => wakeups.machineActivity(events))(databaseWakeups(opts.knex, { logger: opts.logger }));
+      const started = createBootService({ config: bootConfig, knex: opts.knex, logger: opts.logger, onActivity });
       boot = started;
       await started.start();
       cleanups.push(() => started.stop());

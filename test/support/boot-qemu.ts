@@ -2,6 +2,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { IPXE_E1000_ROM, QEMU_SYSTEM_X86_64 } from '../../src/lab/qemu-machine.js';
+import { stopProcess } from './netns.js';
 
 const run = promisify(execFile);
 
@@ -18,11 +19,9 @@ export interface TapSegment {
   destroy(): Promise<void>;
 }
 
-export const QEMU_BINARY = QEMU_SYSTEM_X86_64;
-
 /** Why a QEMU PXE test cannot run here, or null. */
 export function qemuUnavailableReason(): string | null {
-  if (!existsSync(QEMU_BINARY)) return 'qemu-system-x86_64 is not installed';
+  if (!existsSync(QEMU_SYSTEM_X86_64)) return 'qemu-system-x86_64 is not installed';
   if (!existsSync(IPXE_E1000_ROM)) return `${IPXE_E1000_ROM} is missing (package ipxe-qemu)`;
   return null;
 }
@@ -54,25 +53,7 @@ export async function createTapSegment(prefix: string, cidr: string): Promise<Ta
       return child;
     },
     async destroy() {
-      for (const c of children) {
-        if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
-          const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-          try {
-            process.kill(c.pid, 'SIGTERM');
-          } catch {
-            continue;
-          }
-          const timer = setTimeout(() => {
-            try {
-              if (c.pid !== undefined) process.kill(c.pid, 'SIGKILL');
-            } catch {
-              /* gone */
-            }
-          }, 3000);
-          await exited;
-          clearTimeout(timer);
-        }
-      }
+      for (const c of children) await stopProcess(c);
       if (created) spawnSync('ip', ['netns', 'del', ns]);
       if (holdCreated) spawnSync('ip', ['netns', 'del', holdNs]);
     },

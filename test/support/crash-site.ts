@@ -19,10 +19,10 @@ import { pollUntil } from './wait.js';
  * process, and worker processes (test/support/lab-worker-child.ts) that a test starts and kills.
  */
 
-/** A worker-role process started by a test. */
 /** The deploy workflow's steps in order: `workflows.step_index` indexes this (building it calls nothing). */
 export const DEPLOY_STEPS: readonly string[] = deployWorkflow({} as DeployDeps).steps.map((s) => s.name);
 
+/** A worker-role process started by a test. */
 export interface WorkerProcess {
   child: ChildProcess;
   /** Its name in leases and workflow history. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { packageRoot } from '../../src/paths.js';
+import { packageRoot, tsRegisterModule } from '../../src/paths.js';
 
 /**
  * Running TypeScript sources in a child process (e.g. a server inside a network namespace) without
@@ -15,12 +15,7 @@ import { packageRoot } from '../../src/paths.js';
  *   lan.spawn('srv', process.execPath, tsNodeArgs('test/integration/boot/dhcp-server-child.ts', [cfg]));
  */
 
-/** Absolute path of the `--import` module that enables TypeScript in a child. */
-export function tsRegisterModule(): string {
-  return join(packageRoot, 'test', 'support', 'ts-register.mjs');
-}
-
 /** Arguments for `node` to run a TypeScript entry file (path relative to the package root). */
 export function tsNodeArgs(entry: string, args: string[] = []): string[] {
-  return ['--no-warnings', '--import', pathToFileURL(tsRegisterModule()).href, join(packageRoot, entry), ...args];
+  return ['--no-warnings', '--import', pathToFileURL(tsRegisterModule).href, join(packageRoot, entry), ...args];
 }

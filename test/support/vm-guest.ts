@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { pathToFileURL } from 'node:url';
 
 /**
  * The guest of the real-VM test: Debian's own kernel (not the host's, which may be anything) and a
@@ -45,7 +46,7 @@ export function guestUnavailableReason(): string | null {
 }
 
 /** Cache directory: ANVIL_TEST_CACHE, else /var/cache/anvil-test when writable, else under tmpdir. */
-export function testCacheDir(): string {
+function testCacheDir(): string {
   if (process.env.ANVIL_TEST_CACHE) return process.env.ANVIL_TEST_CACHE;
   try {
     mkdirSync('/var/cache/anvil-test', { recursive: true });
@@ -163,7 +164,7 @@ function moduleLoadOrder(available: Map<string, string>): string[] {
  * power cycle), report `installed`. Disk mode (`anvil.disk=1`) is that installed system booting:
  * it finds the record on the disk and reports `first_boot`. Every line goes to the serial console.
  */
-export const GUEST_INIT = `#!/bin/busybox sh
+const GUEST_INIT = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -238,7 +239,7 @@ const S_IFREG = 0o100000;
 const S_IFCHR = 0o020000;
 
 /** A `newc` cpio archive (the format the kernel unpacks as initramfs). */
-export function cpioNewc(entries: CpioEntry[]): Buffer {
+function cpioNewc(entries: CpioEntry[]): Buffer {
   const parts: Buffer[] = [];
   const pad4 = (n: number): Buffer => Buffer.alloc((4 - (n % 4)) % 4);
   const hex = (n: number): string => n.toString(16).padStart(8, '0');
@@ -270,7 +271,7 @@ export function guestInitramfs(kernel: GuestKernel): Buffer {
   return gzipSync(cpioNewc(entries), { level: 6 });
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const reason = guestUnavailableReason();
   if (reason) {
     console.error(`vm-guest: ${reason}`);

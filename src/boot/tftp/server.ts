@@ -298,7 +298,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       };
       const owned = source;
       const settings = { blksize: params.blksize, windowsize: params.windowsize, retries: this.config.retries, oack };
-      if (this.pool?.available) {
+      if (this.pool && this.pool.liveThreads > 0) {
         source = null;
         this.transfers.set(key, entry);
         const handle = this.pool.run(

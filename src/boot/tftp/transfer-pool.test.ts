@@ -7,6 +7,7 @@ import { encodeAck, Opcode, parsePacket } from './packet.js';
 import { FileSource } from './source.js';
 import { TransferThreadPool, type ThreadTransferJob } from './transfer-pool.js';
 import type { TransferEnd } from './transfer-runner.js';
+import { waitFor } from '../../../test/support/wait.js';
 
 // The pool with real threads and a real UDP client on loopback: what the server relies on when a
 // thread finishes, dies, or is stopped.
@@ -100,7 +101,7 @@ describe('TransferThreadPool', () => {
     const { end } = await result;
     expect(end.ok).toBe(false);
     expect(end.reason).toMatch(/transfer thread exited/);
-    for (let i = 0; i < 200 && pool.liveThreads === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => pool.liveThreads === 1, 2000, 'the replacement thread', 10);
     expect(pool.liveThreads).toBe(1);
     expect(threadsOf(pool)[0]).not.toBe(thread);
 
@@ -132,7 +133,7 @@ describe('TransferThreadPool', () => {
     const source = FileSource.openSync(path);
     const { onEnd, result } = ended();
     const handle = pool.run(job(client, source), onEnd);
-    while (packets.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await waitFor(() => packets.length > 0, 2000, 'the first packet', 5);
     await handle.abort('server shutting down');
     expect((await result).end).toMatchObject({ ok: false, reason: 'server shutting down' });
     await gotError;

@@ -70,13 +70,9 @@ export class TransferThreadPool {
     }
   }
 
+  /** 0 once every thread has died and none could be replaced; the server then runs transfers itself. */
   get liveThreads(): number {
     return this.slots.filter((s) => s.online).length;
-  }
-
-  /** False once every thread has died and none could be replaced; the server then runs transfers itself. */
-  get available(): boolean {
-    return this.slots.some((s) => s.online);
   }
 
   /**

@@ -10,6 +10,7 @@ describe('Redfish mockups', () => {
     expect(builtinMockups()).toContain('public-rackmount1');
     const m = loadMockup('public-rackmount1', 'builtin');
     expect(m.dir.endsWith('public-rackmount1.json')).toBe(true);
+    expect(m.builtin).toBe(true);
     expect(m.systems).toEqual(['/redfish/v1/Systems/437XR1138R2']);
     for (const path of ['/redfish/v1', '/redfish/v1/SessionService', '/redfish/v1/Chassis/1U/Thermal', '/redfish/v1/Chassis/1U/Power', '/redfish/v1/Systems/437XR1138R2/SimpleStorage/1', '/redfish/v1/Systems/437XR1138R2/LogServices/Log1/Entries', '/redfish/v1/Managers/BMC']) {
       expect(m.docs.has(path)).toBe(true);
@@ -32,6 +33,7 @@ describe('Redfish mockups', () => {
     const shipped = loadMockup('public-rackmount1', 'builtin');
     const original = loadMockup('public-rackmount1', SHARED);
     expect(original.dir).toBe(join(SHARED, 'public-rackmount1'));
+    expect(original.builtin).toBe(false);
     for (const [path, doc] of shipped.docs) expect(doc).toEqual(original.docs.get(path));
   });
 });

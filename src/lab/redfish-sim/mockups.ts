@@ -11,7 +11,10 @@ export type RedfishDoc = Record<string, unknown>;
 
 export interface Mockup {
   name: string;
+  /** The mockup's folder, or the built-in copy's file. */
   dir: string;
+  /** Anvil's built-in copy (src/lab/redfish-sim/builtin/) rather than a folder of the DMTF's. */
+  builtin: boolean;
   /** Resource path without trailing slash (`/redfish/v1`, `/redfish/v1/Systems/1`) → frozen body. */
   docs: ReadonlyMap<string, RedfishDoc>;
   /** ComputerSystem paths in collection order. */
@@ -71,14 +74,14 @@ export function loadMockup(name: string, dir?: string): Mockup {
     }
   };
   walk(root, '/redfish/v1');
-  return remember(root, name, docs);
+  return remember(root, name, docs, false);
 }
 
-function remember(key: string, name: string, docs: Map<string, RedfishDoc>): Mockup {
+function remember(key: string, name: string, docs: Map<string, RedfishDoc>, builtin: boolean): Mockup {
   const systemsDoc = docs.get('/redfish/v1/Systems');
   const members = Array.isArray(systemsDoc?.Members) ? (systemsDoc.Members as { '@odata.id'?: string }[]) : [];
   const systems = members.map((m) => m['@odata.id']).filter((p): p is string => typeof p === 'string' && docs.has(p));
-  const mockup: Mockup = { name, dir: key, docs, systems };
+  const mockup: Mockup = { name, dir: key, builtin, docs, systems };
   cache.set(key, mockup);
   return mockup;
 }
@@ -94,5 +97,5 @@ function loadBuiltin(name: string, file: string): Mockup {
   const parsed = JSON.parse(readFileSync(file, 'utf8')) as { docs: Record<string, RedfishDoc> };
   const docs = new Map<string, RedfishDoc>();
   for (const [path, doc] of Object.entries(parsed.docs)) docs.set(path, deepFreeze(doc));
-  return remember(file, name, docs);
+  return remember(file, name, docs, true);
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { createLan, netnsUnavailableReason, stopProcess, type Lan } from '../../support/netns.js';
 import { startAnvilDhcp, tempDir, waitFor, type AnvilDhcpChild } from './dhcp-harness.js';
-import { IPXE_E1000_ROM } from '../../../src/lab/qemu-machine.js';
+import { qemuTapNicArgs, QEMU_SYSTEM_X86_64 } from '../../../src/lab/qemu-machine.js';
 import { qemuUnavailableReason } from '../../support/boot-qemu.js';
 
 /**
@@ -13,7 +13,6 @@ import { qemuUnavailableReason } from '../../support/boot-qemu.js';
  * URL carrying `${net0/mac}`, which proves iPXE executed what it fetched.
  * TCG, not KVM: under this machine's nested KVM the ROM hangs at "starting execution".
  */
-const ROM = IPXE_E1000_ROM;
 const reason = netnsUnavailableReason() ?? qemuUnavailableReason();
 if (reason) console.warn(`skipping iPXE VM test: ${reason}`);
 const d = reason ? describe.skip : describe;
@@ -70,10 +69,9 @@ d.each(cases)('a real iPXE ROM booting, %s mode (%s)', (mode) => {
   });
 
   it('gets an address, fetches /boot/ipxe?mac=… from the URL Anvil gave it, and runs the script', async () => {
-    vm = lan.spawn('hub', 'qemu-system-x86_64', [
-      '-accel', 'tcg', '-m', '128', '-display', 'none', '-net', 'none', '-no-reboot', '-boot', 'order=n',
-      '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no',
-      '-device', `e1000,netdev=n0,mac=${MAC},romfile=${ROM}`,
+    vm = lan.spawn('hub', QEMU_SYSTEM_X86_64, [
+      ...qemuTapNicArgs({ tap: 'tap0', mac: MAC, memoryMb: 128 }),
+      '-display', 'none', '-net', 'none', '-no-reboot', '-boot', 'order=n',
     ]);
     let log = '';
     vm.stderr!.on('data', (b: Buffer) => (log += b.toString()));
@@ -136,10 +134,9 @@ du('real UEFI firmware (OVMF) PXE booting from Anvil DHCP', () => {
   });
 
   it('takes the reserved address and asks next-server for ipxe.efi over TFTP, never port 4011', async () => {
-    const vm = lan.spawn('hub', 'qemu-system-x86_64', [
-      '-accel', 'tcg', '-bios', OVMF, '-m', '256', '-display', 'none', '-net', 'none', '-no-reboot',
-      '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no',
-      '-device', `e1000,netdev=n0,mac=${UEFI_MAC},romfile=${EFI_ROM}`,
+    const vm = lan.spawn('hub', QEMU_SYSTEM_X86_64, [
+      ...qemuTapNicArgs({ tap: 'tap0', mac: UEFI_MAC, rom: EFI_ROM }),
+      '-bios', OVMF, '-display', 'none', '-net', 'none', '-no-reboot',
     ]);
     let log = '';
     vm.stderr!.on('data', (b: Buffer) => (log += b.toString()));

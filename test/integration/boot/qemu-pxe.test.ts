@@ -8,8 +8,8 @@ import { DeploymentService } from '../../../src/boot/deployments.js';
 import { netnsUnavailableReason, stopProcess } from '../../support/netns.js';
 import { tsNodeArgs } from '../../support/ts-child.js';
 import { pollUntil } from '../../support/wait.js';
-import { IPXE_E1000_ROM } from '../../../src/lab/qemu-machine.js';
-import { createTapSegment, qemuUnavailableReason, QEMU_BINARY, type TapSegment } from '../../support/boot-qemu.js';
+import { qemuTapNicArgs, QEMU_SYSTEM_X86_64 } from '../../../src/lab/qemu-machine.js';
+import { createTapSegment, qemuUnavailableReason, type TapSegment } from '../../support/boot-qemu.js';
 
 /**
  * A real PXE firmware against Anvil's boot role: QEMU (TCG; KVM resets the guest on this host)
@@ -148,11 +148,10 @@ d('real iPXE firmware (QEMU) boots from Anvil', () => {
 
 /** The VM under test: TCG, serial console on stdout, network boot through the e1000's iPXE ROM. */
 function startQemu(segment: TapSegment): ChildProcess {
-  return segment.spawn(QEMU_BINARY, [
-    '-accel', 'tcg', '-m', '256', '-nographic', '-no-user-config', '-nodefaults', '-serial', 'stdio',
+  return segment.spawn(QEMU_SYSTEM_X86_64, [
+    ...qemuTapNicArgs({ tap: segment.tap, mac: MAC }),
+    '-nographic', '-no-user-config', '-nodefaults', '-serial', 'stdio',
     '-boot', 'n',
-    '-netdev', `tap,id=n0,ifname=${segment.tap},script=no,downscript=no`,
-    '-device', `e1000,netdev=n0,mac=${MAC},romfile=${IPXE_E1000_ROM}`,
   ]);
 }
 

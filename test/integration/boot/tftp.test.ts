@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { TftpServer } from '../../../src/boot/tftp/server.js';
 import type { TftpTransferRecord } from '../../../src/boot/tftp/server.js';
 import { encodeRequest, Opcode, parsePacket, TftpErrorCode } from '../../../src/boot/tftp/packet.js';
+import { waitFor } from '../../support/wait.js';
 
 /**
  * Anvil's TFTP server on loopback against the Debian clients operators use: tftp-hpa, curl and atftp.
@@ -233,7 +234,7 @@ describeWithClients('TFTP transfers in worker threads', () => {
   async function startDownload(server: TftpServer, name: string): Promise<{ out: string; finished: Promise<RunResult> }> {
     const out = join(dir, name);
     const finished = runClient('curl', ['-sS', '-o', out, `tftp://127.0.0.1:${server.address().port}/big.bin`]);
-    for (let i = 0; i < 500 && sizeOf(out) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => sizeOf(out) > 0, 5000, `the first blocks of ${name}`, 10);
     expect(sizeOf(out)).toBeGreaterThan(0);
     return { out, finished };
   }
@@ -247,7 +248,7 @@ describeWithClients('TFTP transfers in worker threads', () => {
     expect(completedWhileBlocked).toBe(true);
     expect((await finished).code).toBe(0);
     expect(sha256(readFileSync(out))).toBe(sha256(file));
-    await pollStats(server, (s) => s.completed === 1 && s.active === 0);
+    await waitFor(() => server.stats().completed === 1 && server.stats().active === 0, 2000, 'the transfer to be counted', 10);
     expect(server.stats()).toMatchObject({ completed: 1, errors: 0, bytes: file.length });
   });
 
@@ -271,11 +272,7 @@ describeWithClients('TFTP transfers in worker threads', () => {
     );
     expect(results.map((r) => r.code)).toEqual(Array(20).fill(0));
     for (let i = 0; i < 20; i++) expect(sha256(readFileSync(join(dir, `c${i}.bin`)))).toBe(sha256(file));
-    await pollStats(server, (s) => s.completed === 20 && s.active === 0);
+    await waitFor(() => server.stats().completed === 20 && server.stats().active === 0, 2000, 'the transfers to be counted', 10);
+    expect(server.stats()).toMatchObject({ completed: 20, active: 0 });
   });
 });
-
-async function pollStats(server: TftpServer, ok: (s: ReturnType<TftpServer['stats']>) => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !ok(server.stats()); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(ok(server.stats())).toBe(true);
-}
