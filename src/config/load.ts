@@ -6,6 +6,7 @@ import { InputError } from '../errors.js';
 import { parseDatabaseUrl } from '../db/connect.js';
 import {
   DEFAULT_DATA_DIR,
+  DEFAULT_WORKER_CONCURRENCY,
   DEFAULT_LISTEN,
   FileConfigSchema,
   LOG_LEVELS,
@@ -139,7 +140,7 @@ export function loadConfig(options: LoadConfigOptions = {}): AnvilConfig {
       retentionDays: file?.values.health?.retention_days ?? 30,
       autoResolveAfter: file?.values.health?.auto_resolve_after ?? 2,
     },
-    worker: { concurrency: file?.values.worker?.concurrency ?? 32 },
+    worker: { concurrency: file?.values.worker?.concurrency ?? DEFAULT_WORKER_CONCURRENCY },
     configFile: configPath ? resolve(configPath) : null,
   };
 }

@@ -11,6 +11,8 @@ export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_DATA_DIR = './data';
+/** Workflows one worker process drives at once (`worker.concurrency`). */
+export const DEFAULT_WORKER_CONCURRENCY = 32;
 
 /**
  * The shape of `anvil.yaml`. Keys are snake_case like the API. Sections for capabilities that
@@ -63,7 +65,7 @@ export const FileConfigSchema = z
     worker: z
       .object({
         /** Workflows one worker process drives at once (BMC calls and database work in flight). */
-        concurrency: z.number().int().min(1).max(1024).default(32),
+        concurrency: z.number().int().min(1).max(1024).default(DEFAULT_WORKER_CONCURRENCY),
       })
       .strict()
       .optional(),

@@ -358,12 +358,16 @@ export class InventoryService {
 
   /** What a BMC driver needs, with the password decrypted (in memory only; never log it). */
   async getBmcEndpoint(machineIdOrSerial: string): Promise<BmcEndpoint> {
-    // Workflows ask by id before every BMC call: one query then; a serial needs the machine first.
-    let bmc = await this.knex('machine_bmcs').where({ machine_id: machineIdOrSerial }).first();
+    // One query by id or serial (workflows ask by id before every BMC call); an id wins, as in machineRow.
+    const bmc = await this.knex('machine_bmcs as b')
+      .join('machines as m', 'm.id', 'b.machine_id')
+      .where('m.id', machineIdOrSerial)
+      .orWhere('m.serial', machineIdOrSerial)
+      .orderByRaw('case when m.id = ? then 0 else 1 end', [machineIdOrSerial])
+      .first('b.*');
     if (!bmc) {
       const row = await this.machineRow(this.knex, machineIdOrSerial);
-      bmc = await this.knex('machine_bmcs').where({ machine_id: row.id }).first();
-      if (!bmc) throw new NotFoundError(`machine ${row.serial} has no BMC record`);
+      throw new NotFoundError(`machine ${row.serial} has no BMC record`);
     }
     return {
       protocol: String(bmc.protocol) as BmcProtocol,

@@ -3,6 +3,7 @@ import { LabView } from '../../lab/view.js';
 import { parseCommandArgs } from '../args.js';
 import { UsageError } from '../io.js';
 import type { CommandRun } from './types.js';
+import { untilAborted } from '../../clock.js';
 
 export const LAB_USAGE = `Usage: anvil lab [--orders N] [--speed X] [--keep] [--plain]
 
@@ -55,12 +56,8 @@ export const runLab: CommandRun = async (argv, _flags, env) => {
         '',
       ].join('\n'),
     );
-    await new Promise<void>((resolve) => {
-      if (io.signal) {
-        if (io.signal.aborted) resolve();
-        else io.signal.addEventListener('abort', () => resolve(), { once: true });
-        return;
-      }
+    if (io.signal) await untilAborted(io.signal);
+    else await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
     });

@@ -1,6 +1,6 @@
 import { rotateKeyFile, secretBoxFor } from '../../secrets/key-file.js';
 import { resealAll, secretsStatus } from '../../secrets/rotation.js';
-import { keyIdOf, type SecretBox } from '../../secrets/secret-box.js';
+import type { SecretBox } from '../../secrets/secret-box.js';
 import { ConfigError } from '../../config/load.js';
 import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
 import { openCliContext, type CliContext } from '../context.js';
@@ -38,8 +38,7 @@ export const runSecrets: CommandRun = async (argv, flags, env) => {
     if (action === 'status') return await printStatus(ctx, ctx.secrets);
     let box = ctx.secrets;
     if (action === 'rotate-key') {
-      const rotated = rotateKeyFile(config.dataDir);
-      if (keyIdOf(rotated.previous) !== ctx.secrets.keyId) throw new Error(`${rotated.path} changed while rotating; run anvil secrets status`);
+      const rotated = rotateKeyFile(config.dataDir, ctx.secrets.keyId);
       box = secretBoxFor(rotated.key, config.previousSecretKeys, config.dataDir);
       ctx.logger.info({ key_id: box.keyId, previous_key_id: ctx.secrets.keyId }, 'secret key file rotated');
       ctx.stderr(`new key ${box.keyId} in ${rotated.path}; key ${ctx.secrets.keyId} kept in secret.key.previous. Restart every Anvil process that uses this data directory.\n`);

@@ -7,6 +7,7 @@ import { systemClock, Wakeable } from '../../clock.js';
 import { ConflictError } from '../../errors.js';
 import { releaseLease, renewLease, tryClaimLeaseRow } from '../../db/leases.js';
 import { conflictOnDuplicate, dbNowPlus, json, toIso, updateThenInsert } from '../../db/sql.js';
+import { DEFAULT_WORKER_CONCURRENCY } from '../../config/schema.js';
 
 export type WorkflowData = Record<string, unknown>;
 
@@ -185,7 +186,7 @@ export class WorkflowRunner {
     this.clock = opts.clock ?? systemClock;
     this.definitions = new Map(opts.definitions.map((d) => [d.kind, d]));
     this.leaseSeconds = opts.leaseSeconds ?? 60;
-    this.concurrency = Math.max(1, opts.concurrency ?? 32);
+    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_WORKER_CONCURRENCY);
   }
 
   private async dueIds(limit: number): Promise<string[]> {
