@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { main } from '../../../src/cli/main.js';
 import { startRedfishSimFleet, type RedfishSimFleet } from '../../../src/lab/redfish-sim/index.js';
 import { defaultBmcRegistry } from '../../../src/bmc/registry.js';
+import { runCli } from '../../support/cli.js';
 
 /** `anvil machine …` end to end: a YAML import, then the CLI drives a simulated Redfish BMC. */
 describe('anvil machine CLI against the Redfish simulator', () => {
@@ -12,12 +12,7 @@ describe('anvil machine CLI against the Redfish simulator', () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
 
-  const run = async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env });
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  };
+  const run = (...argv: string[]) => runCli(argv, env);
 
   beforeAll(async () => {
     fleet = await startRedfishSimFleet({ count: 1, username: 'root', password: 'calvin-Pa55', initialPower: 'Off' });

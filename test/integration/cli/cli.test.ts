@@ -2,38 +2,11 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.js';
-import type { CliIo } from '../../../src/cli/io.js';
-import { createTestDatabase, testDatabases, type TestDatabase } from '../../support/databases.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** stderr without JSON log lines: what the operator reads. */
-  messages: string[];
-}
-
-function makeIo(env: NodeJS.ProcessEnv, signal?: AbortSignal): { io: CliIo; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { io: { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env, ...(signal ? { signal } : {}) }, out, err };
-}
-
-function result(code: number, out: string[], err: string[]): Run {
-  const stderr = err.join('');
-  return {
-    code,
-    stdout: out.join(''),
-    stderr,
-    messages: stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{')),
-  };
-}
+import { testDatabases } from '../../support/databases.js';
+import { recordingIo, runCli, useCliDatabase, type CliRun } from '../../support/cli.js';
 
 describe('anvil CLI without a database', () => {
-  const run = async (argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> => {
-    const { io, out, err } = makeIo(env);
-    return result(await main(argv, io), out, err);
-  };
+  const run = (argv: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> => runCli(argv, env);
 
   it('prints usage for --help and exits 0', async () => {
     const r = await run(['--help']);
@@ -98,24 +71,8 @@ describe('anvil CLI without a database', () => {
 });
 
 describe.each(testDatabases())('anvil CLI on %s', (dialect) => {
-  let dir: string;
-  let db: TestDatabase;
-  let env: NodeJS.ProcessEnv;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'anvil-cli-'));
-    db = await createTestDatabase(dialect, { file: join(dir, 'anvil.sqlite') });
-    env = { DATABASE_URL: db.url, ANVIL_DATA_DIR: join(dir, 'data'), ANVIL_LOG_LEVEL: 'warn' };
-  });
-  afterAll(async () => {
-    await db.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const run = async (argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> => {
-    const { io, out, err } = makeIo({ ...env, ...extraEnv });
-    return result(await main(argv, io), out, err);
-  };
+  const cli = useCliDatabase(dialect, 'anvil-cli-');
+  const run = cli.run;
 
   it('creates a token, printing it once, and generates a 0600 secret key with a warning', async () => {
     const r = await run(['token', 'create', '--role', 'admin', '--name', 'ops']);
@@ -123,8 +80,8 @@ describe.each(testDatabases())('anvil CLI on %s', (dialect) => {
     expect(r.stdout).toMatch(/^anv_[A-Za-z0-9_-]{43}\n$/);
     expect(r.messages).toEqual(['created token "ops" (admin); store it now, it cannot be shown again']);
     expect(r.stderr).toContain('generated a new secret key file');
-    expect(statSync(join(dir, 'data', 'secret.key')).mode & 0o777).toBe(0o600);
-    const audit = await db.knex('audit_log').where({ action: 'token.create', target_id: 'ops' });
+    expect(statSync(join(cli.dir, 'data', 'secret.key')).mode & 0o777).toBe(0o600);
+    const audit = await cli.db.knex('audit_log').where({ action: 'token.create', target_id: 'ops' });
     expect(audit).toHaveLength(1);
     expect(audit[0].actor).toMatch(/^cli:/);
   });
@@ -156,17 +113,17 @@ describe.each(testDatabases())('anvil CLI on %s', (dialect) => {
   });
 
   it('imports an inventory file through the inventory command', async () => {
-    const file = join(dir, 'inventory.yaml');
+    const file = join(cli.dir, 'inventory.yaml');
     writeFileSync(file, 'sites:\n  - { code: MA-CLI1, name: CLI, country: MA, city: Rabat, timezone: Africa/Casablanca }\n');
     const r = await run(['inventory', 'import', file]);
     expect(r.code).toBe(0);
-    expect(await db.knex('sites').where({ code: 'MA-CLI1' }).first()).toBeDefined();
+    expect(await cli.db.knex('sites').where({ code: 'MA-CLI1' }).first()).toBeDefined();
   });
 
   it('serves the API on the listen address until stopped, then closes cleanly', async () => {
     const token = (await run(['token', 'create', '--role', 'viewer', '--name', 'serve-test'])).stdout.trim();
     const stop = new AbortController();
-    const { io, out, err } = makeIo(env, stop.signal);
+    const { io, out, err } = recordingIo(cli.env, stop.signal);
     const serving = main(['serve', '--listen', '127.0.0.1:0', '--roles', 'api'], io);
     let url: string | undefined;
     // Poll (up to 10 s) for the line serve prints once it listens; the port is chosen by the OS.

@@ -2,20 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { main } from '../../../src/cli/main.js';
 import { connect, migrateLatest } from '../../../src/db/connect.js';
 import { OrderService } from '../../../src/orders/orders.js';
+import { runCli } from '../../support/cli.js';
 
 describe('anvil order CLI', () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
   let orderId: string;
-  const run = async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env });
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  };
+  const run = (...argv: string[]) => runCli(argv, env);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'anvil-order-cli-'));

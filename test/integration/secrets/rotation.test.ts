@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../../src/cli/main.js';
 import { DELIVERED_PAYLOAD } from '../../../src/notifications/outbox.js';
 import { decodeSecretKey, keyIdOf, SecretBox } from '../../../src/secrets/secret-box.js';
-import { createTestDatabase, testDatabases, type TestDatabase } from '../../support/databases.js';
+import { useCliDatabase } from '../../support/cli.js';
+import { testDatabases } from '../../support/databases.js';
 
 /**
  * Secret key rotation through the CLI, on both databases: the key file is replaced, every stored
@@ -23,27 +22,9 @@ machines:
 `;
 
 describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
-  let dir: string;
-  let db: TestDatabase;
-  let env: NodeJS.ProcessEnv;
-  const dataDir = (): string => join(dir, 'data');
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'anvil-secrets-'));
-    db = await createTestDatabase(dialect, { file: join(dir, 'anvil.sqlite') });
-    env = { DATABASE_URL: db.url, ANVIL_DATA_DIR: join(dir, 'data'), ANVIL_LOG_LEVEL: 'warn' };
-  });
-  afterAll(async () => {
-    await db.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const run = async (argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; messages: string[] }> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(argv, { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env: { ...env, ...extraEnv } });
-    return { code, stdout: out.join(''), messages: err.join('').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{')) };
-  };
+  const cli = useCliDatabase(dialect, 'anvil-secrets-');
+  const run = cli.run;
+  const dataDir = (): string => join(cli.dir, 'data');
   const fileKey = (): Buffer => decodeSecretKey(readFileSync(join(dataDir(), 'secret.key'), 'utf8'));
   const exportedPassword = async (): Promise<string> => {
     const r = await run(['inventory', 'export', '--with-secrets']);
@@ -52,14 +33,14 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
   };
 
   it('rotates the key file and re-seals every stored secret, which still opens to the same value', async () => {
-    const file = join(dir, 'inventory.yaml');
+    const file = join(cli.dir, 'inventory.yaml');
     writeFileSync(file, INVENTORY);
     expect((await run(['inventory', 'import', file])).code).toBe(0);
     const oldKey = fileKey();
     const oldBox = new SecretBox(oldKey);
-    const machine = await db.knex('machines').where({ serial: 'ROT-1' }).first('id');
+    const machine = await cli.db.knex('machines').where({ serial: 'ROT-1' }).first('id');
     const now = new Date().toISOString();
-    await db.knex('orders').insert({
+    await cli.db.knex('orders').insert({
       id: 'ord-rot-1', idempotency_key: 'rot-1', request_hash: 'x'.repeat(64), created_by: 'test', external_id: 'EXT-ROT-1', customer_id: 'c1', contact_email: 'c1@example.com', hardware_profile: 'p', country: 'MA',
       os_image: 'debian-12', hostname: 'h1', support_tier: 'managed', status: 'delivered', machine_id: machine.id,
       paid_at: now, deadline_at: now, created_at: now, updated_at: now,
@@ -70,7 +51,7 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
     const notification = (id: string, status: string, payload: string) => ({
       id, event: 'order.delivered', subject_type: 'order', subject_id: 'ord-rot-1', channel: 'webhook', payload, status, attempts: 0, next_attempt_at: now, created_at: now,
     });
-    await db.knex('notifications').insert([
+    await cli.db.knex('notifications').insert([
       notification('ntf-pending', 'pending', oldBox.seal('{"password":"queued-pass"}')),
       notification('ntf-delivered', 'delivered', DELIVERED_PAYLOAD),
     ]);
@@ -91,12 +72,12 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
     expect(rotated.messages.join('\n')).toContain(`key ${oldBox.keyId} kept in secret.key.previous`);
 
     const newBox = new SecretBox(newKey);
-    const bmc = await db.knex('machine_bmcs').where({ machine_id: machine.id }).first('password_enc');
+    const bmc = await cli.db.knex('machine_bmcs').where({ machine_id: machine.id }).first('password_enc');
     expect(String(bmc.password_enc).startsWith(`v1:${newBox.keyId}:`)).toBe(true);
     expect(newBox.open(String(bmc.password_enc))).toBe('bmc-pass-1');
-    const order = await db.knex('orders').where({ id: 'ord-rot-1' }).first('credentials_enc');
+    const order = await cli.db.knex('orders').where({ id: 'ord-rot-1' }).first('credentials_enc');
     expect(JSON.parse(newBox.open(String(order.credentials_enc)))).toEqual({ username: 'root', password: 'delivered-pass' });
-    const payloads = Object.fromEntries((await db.knex('notifications').select('id', 'payload')).map((n: { id: string; payload: string }) => [n.id, n.payload]));
+    const payloads = Object.fromEntries((await cli.db.knex('notifications').select('id', 'payload')).map((n: { id: string; payload: string }) => [n.id, n.payload]));
     expect(newBox.open(payloads['ntf-pending'])).toBe('{"password":"queued-pass"}');
     expect(payloads['ntf-delivered']).toBe(DELIVERED_PAYLOAD);
 
@@ -105,7 +86,7 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
     expect(after.stdout).not.toContain(oldBox.keyId + ' ');
     unlinkSync(join(dataDir(), 'secret.key.previous'));
     expect(await exportedPassword()).toBe('bmc-pass-1');
-    const audit = await db.knex('audit_log').where({ action: 'secrets.reseal' });
+    const audit = await cli.db.knex('audit_log').where({ action: 'secrets.reseal' });
     expect(audit).toHaveLength(1);
     expect(JSON.stringify(audit[0])).not.toContain('bmc-pass-1');
   });
@@ -113,8 +94,8 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
   it('re-seals values of a key given in ANVIL_SECRET_KEYS_PREVIOUS (keys from the environment)', async () => {
     const oldKey = randomBytes(32);
     const newKey = randomBytes(32);
-    const machine = await db.knex('machines').where({ serial: 'ROT-1' }).first('id');
-    await db.knex('machine_bmcs').where({ machine_id: machine.id }).update({ password_enc: new SecretBox(oldKey).seal('env-pass') });
+    const machine = await cli.db.knex('machines').where({ serial: 'ROT-1' }).first('id');
+    await cli.db.knex('machine_bmcs').where({ machine_id: machine.id }).update({ password_enc: new SecretBox(oldKey).seal('env-pass') });
     const keys = { ANVIL_SECRET_KEY: newKey.toString('base64'), ANVIL_SECRET_KEYS_PREVIOUS: oldKey.toString('base64') };
     const status = await run(['secrets', 'status'], keys);
     expect(status.stdout).toMatch(new RegExp(`${keyIdOf(oldKey)}\\s+1\\s+previous: run reseal`));
@@ -128,13 +109,13 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
     expect(resealed.code).toBe(1);
     expect(resealed.stdout).toMatch(/^re-sealed 1 secret\(s\)/);
     expect(resealed.messages[0]).toMatch(/^cannot re-seal orders ord-rot-1: secret was sealed with key \w{8}, which is not configured$/);
-    const bmc = await db.knex('machine_bmcs').where({ machine_id: machine.id }).first('password_enc');
+    const bmc = await cli.db.knex('machine_bmcs').where({ machine_id: machine.id }).first('password_enc');
     expect(new SecretBox(newKey).open(String(bmc.password_enc))).toBe('env-pass');
   });
 
   it('names what it cannot re-seal and exits 1 when a key is missing', async () => {
     const lostKey = randomBytes(32);
-    await db.knex('orders').where({ id: 'ord-rot-1' }).update({ credentials_enc: new SecretBox(lostKey).seal('{"password":"x"}') });
+    await cli.db.knex('orders').where({ id: 'ord-rot-1' }).update({ credentials_enc: new SecretBox(lostKey).seal('{"password":"x"}') });
     const status = await run(['secrets', 'status']);
     expect(status.code).toBe(1);
     expect(status.stdout).toMatch(new RegExp(`orders\\.credentials_enc\\s+${keyIdOf(lostKey)}\\s+1\\s+KEY MISSING`));
