@@ -95,7 +95,8 @@ export interface DbBootLookupOptions {
 export interface DbBootLookup extends BootLookup {
   /** Loads the first snapshot and starts polling. */
   start(): Promise<void>;
-  stop(): void;
+  /** Stops polling; resolves once a refresh in progress has ended (so the database can close). */
+  stop(): Promise<void>;
   /** Reloads now if the inventory changed (or always, with `force`). Resolves to true when reloaded. */
   refresh(force?: boolean): Promise<boolean>;
   /** NICs with an address that no configured subnet covers and that lack a prefix length. */
@@ -210,9 +211,10 @@ export function createDbBootLookup(knex: Knex, options: DbBootLookupOptions): Db
       await refresh(true);
       if (!timer) schedule();
     },
-    stop() {
+    async stop() {
       if (timer) clearTimeout(timer);
       timer = null;
+      await inflight?.catch(() => undefined);
     },
     refresh,
     get skipped() {

@@ -181,7 +181,7 @@ export function createBootService(opts: BootServiceOptions): BootService {
     if (!started) return;
     started = false;
     const results = await Promise.allSettled([state.dhcp?.stop(), state.tftp?.stop(), state.http?.stop()]);
-    lookup?.stop();
+    await lookup?.stop();
     await events?.close();
     for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'boot: a service failed to stop cleanly');
     log.info('boot services stopped');

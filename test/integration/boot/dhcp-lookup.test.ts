@@ -28,7 +28,7 @@ describe.each(testDatabases())('boot lookup and boot writers on %s', (dialect) =
   it('loads NICs with an address as reservations, filling prefix, gateway, DNS and lease from the subnet', async () => {
     const lookup = createDbBootLookup(t.knex, { subnets });
     await lookup.start();
-    lookup.stop();
+    await lookup.stop();
     expect(lookup.size).toBe(2);
     expect(lookup.byMac('52-54-00-AA-00-01')).toEqual({
       machineId: 'm1', mac: '52:54:00:aa:00:01', hostname: 'srv-0001-a', siteCode: 'MA-NOU1', ipv4: '10.20.0.11', prefixLength: 24,
@@ -42,7 +42,7 @@ describe.each(testDatabases())('boot lookup and boot writers on %s', (dialect) =
   it('reloads only when the change marker moves, including on deletion', async () => {
     const lookup = createDbBootLookup(t.knex, { subnets });
     await lookup.start();
-    lookup.stop();
+    await lookup.stop();
     expect(await lookup.refresh()).toBe(false);
     await t.knex('nics').where({ id: 'n2' }).update({ ipv4_address: '10.20.0.12', updated_at: new Date().toISOString() });
     expect(await lookup.refresh()).toBe(true);
@@ -55,7 +55,7 @@ describe.each(testDatabases())('boot lookup and boot writers on %s', (dialect) =
   it('reloads on refresh(true) even when the marker did not move (a writer with a slow clock)', async () => {
     const lookup = createDbBootLookup(t.knex, { subnets });
     await lookup.start();
-    lookup.stop();
+    await lookup.stop();
     await t.knex('nics').where({ id: 'n3' }).update({ ipv4_address: '192.168.7.6', updated_at: '2025-01-01T00:00:00.000Z' });
     expect(await lookup.refresh()).toBe(false);
     expect(await lookup.refresh(true)).toBe(true);
