@@ -196,6 +196,8 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     loopDelay.enable();
     runningRef.p = worker.provisioner.run(stop.signal);
+    const cpu0 = process.cpuUsage();
+    const elu0 = performance.eventLoopUtilization();
     const t0 = performance.now();
     const { seconds: acceptSeconds } = await post('B', 'sim-64g');
     const deadline = Date.now() + 240_000;
@@ -206,6 +208,8 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
       await new Promise((r) => setTimeout(r, 250));
     }
     const wall = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const elu = performance.eventLoopUtilization(elu0);
     const rows = (await db.knex('orders').whereNotNull('delivered_at').where('external_id', 'like', 'B-%').select('created_at', 'delivered_at')) as { created_at: string | Date; delivered_at: string | Date }[];
     const overhead = rows.map((r) => (new Date(r.delivered_at).getTime() - new Date(r.created_at).getTime()) / 1000).sort((a, b) => a - b);
     const failed = await db.knex('machines').where({ provision_state: 'failed' }).count({ n: '*' }).first();
@@ -224,6 +228,9 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
       ...(machineErrors.length ? { first_error: machineErrors[0] } : {}),
       overhead_seconds: { p50: +pct(overhead, 50).toFixed(2), p95: +pct(overhead, 95).toFixed(2), max: +pct(overhead, 100).toFixed(2) },
       all_delivered_after_seconds: +wall.toFixed(1),
+      // CPU while delivering: Anvil's thread (event loop busy time) and the whole process (every
+      // thread: Anvil, TFTP transfer threads, the simulated machines, the order clients).
+      cpu_seconds: { anvil_thread: +(elu.active / 1000).toFixed(2), process: +((cpu.user + cpu.system) / 1e6).toFixed(2) },
       // How long the process's event loop was blocked at a time while delivering (ms).
       event_loop_delay_ms: { p50: +(loopDelay.percentile(50) / 1e6).toFixed(1), p99: +(loopDelay.percentile(99) / 1e6).toFixed(1), max: +(loopDelay.max / 1e6).toFixed(1) },
     };

@@ -28,10 +28,14 @@ export function dbNowPlus(knex: Knex, seconds: number): Knex.Raw {
     : knex.raw(`now() + (? * interval '1 second')`, [s]);
 }
 
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 export function toIso(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'number') return new Date(value).toISOString();
+  // What Anvil itself wrote on SQLite is already in this form: return it without a parse (hot path).
+  if (typeof value === 'string' && value.length === 24 && value[10] === 'T' && value[23] === 'Z' && ISO_MS.test(value)) return value;
   const s = String(value);
   // SQLite's CURRENT_TIMESTAMP form, should one slip in: '2026-11-26 10:55:32'.
   if (/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(s)) return new Date(s.replace(' ', 'T') + 'Z').toISOString();
@@ -93,14 +97,19 @@ export async function conflictOnDuplicate<T>(fn: () => Promise<T>, message: stri
  * Runs `update` (an UPDATE that matches at most one row) and, only if it changed a row, inserts
  * `row` into `table`, atomically. Returns whether the update matched. On PostgreSQL this is one
  * statement (a data-modifying WITH; the row's columns take their types from the table through
- * json_populate_record), because a transaction there costs two more round trips; on SQLite,
- * where a transaction costs nothing extra, it is one.
+ * json_populate_record), because a transaction there costs two more round trips; on SQLite it is
+ * one synchronous transaction on the connection (`sqliteAtomically`).
  */
 export async function updateThenInsert(knex: Knex, update: Knex.QueryBuilder, table: string, row: Record<string, unknown>): Promise<boolean> {
   if (isSqlite(knex)) {
-    return knex.transaction(async (trx) => {
-      if ((await update.transacting(trx)) !== 1) return false;
-      await trx(table).insert(row);
+    if (knex.isTransaction) {
+      if ((await update.transacting(knex as Knex.Transaction)) !== 1) return false;
+      await knex(table).insert(row);
+      return true;
+    }
+    return sqliteAtomically(knex, (run) => {
+      if (run(update) !== 1) return false;
+      run(knex(table).insert(row));
       return true;
     });
   }
@@ -112,6 +121,51 @@ export async function updateThenInsert(knex: Knex, update: Knex.QueryBuilder, ta
     [...changed.bindings, table, ...cols, ...cols, table, JSON.stringify(row)],
   )) as { rowCount: number };
   return result.rowCount === 1;
+}
+
+interface SqliteStatement {
+  run(bindings: unknown[]): { changes: number };
+}
+interface SqliteConnection {
+  prepare(sql: string): SqliteStatement;
+  readonly inTransaction: boolean;
+}
+interface PooledClient {
+  acquireConnection(): Promise<SqliteConnection>;
+  releaseConnection(conn: SqliteConnection): Promise<void>;
+  _formatBindings(bindings: readonly unknown[]): unknown[];
+}
+
+/**
+ * SQLite only: runs `body`'s writes as one transaction, synchronously, on the pooled connection
+ * (`run` returns the rows a statement changed). A knex transaction costs several times the
+ * statements it wraps in knex's own JavaScript (a transaction client per call, promise chains per
+ * statement); the workflow engine records two statements per step, so this is its hot path.
+ * The connection is taken from knex's pool, so this never lands inside somebody else's open
+ * transaction, and nothing else runs on the connection until it commits: better-sqlite3 is
+ * synchronous. BEGIN IMMEDIATE takes the write lock first (waiting out another process's writer
+ * through busy_timeout), so the transaction cannot fail half-way on a stale read snapshot.
+ */
+export async function sqliteAtomically<T>(knex: Knex, body: (run: (query: Knex.QueryBuilder) => number) => T): Promise<T> {
+  const client = knex.client as unknown as PooledClient;
+  const conn = await client.acquireConnection();
+  try {
+    conn.prepare('begin immediate').run([]);
+    try {
+      const result = body((query) => {
+        const { sql, bindings } = query.toSQL().toNative();
+        return conn.prepare(sql).run(client._formatBindings(bindings)).changes;
+      });
+      conn.prepare('commit').run([]);
+      return result;
+    } catch (err) {
+      // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR...).
+      if (conn.inTransaction) conn.prepare('rollback').run([]);
+      throw err;
+    }
+  } finally {
+    await client.releaseConnection(conn);
+  }
 }
 
 /** ISO string for "now" from a Clock-like source. */
