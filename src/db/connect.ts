@@ -97,7 +97,14 @@ export function connect(target: DatabaseTarget, options: ConnectOptions = {}): K
 function cachePreparedStatements(conn: { prepare(sql: string): unknown }, max = 512): void {
   const prepare = conn.prepare.bind(conn);
   const cache = new Map<string, unknown>();
-  conn.prepare = (sql: string) => {
+  conn.prepare = (text: string) => {
+    // knex opens every SQLite transaction with a deferred BEGIN. With several processes on one file
+    // (a CLI beside the server, or two servers), a transaction that reads and then writes fails
+    // with SQLITE_BUSY_SNAPSHOT when another process committed in between, and busy_timeout cannot
+    // wait that out. BEGIN IMMEDIATE takes the write lock first, waiting for the other writer
+    // through busy_timeout instead. Anvil's transactions are there to write, so taking the lock at
+    // BEGIN costs them nothing they would not wait for at their first write.
+    const sql = text === 'BEGIN;' ? 'BEGIN IMMEDIATE;' : text;
     let statement = cache.get(sql);
     if (statement !== undefined) {
       // Map order is recency order: move the hit to the end.
