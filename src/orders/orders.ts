@@ -7,7 +7,7 @@ import { writeAudit, type Actor } from '../db/repositories/audit.js';
 import { isUniqueViolation, json, toBool, toIso } from '../db/sql.js';
 import { decodeCursor, toPage, type Page } from '../inventory/cursor.js';
 import { validateInput } from '../inventory/validate.js';
-import { allocateMachine } from '../provisioning/allocation.js';
+import { allocateMachine, freeCapacity, type FreeCapacity } from '../provisioning/allocation.js';
 import type { Notifier } from '../notifications/outbox.js';
 import { deadlineFor, deliveryStatus, remainingMs, DEFAULT_DELIVERY_WINDOW_HOURS, type DeliveryClockStatus } from './delivery-clock.js';
 import { OrderCreate, OrderListQuery, type OrderListQueryInput, type OrderOutput } from './schemas.js';
@@ -119,18 +119,40 @@ export class OrderService {
     return { order: this.toOutput({ ...row, status: 'allocated', machine_id: machineId, allocated_at: allocatedAt, updated_at: allocatedAt }), created: true };
   }
 
-  /** Allocates a machine to a waiting order if one is free; returns the machine id or null. */
-  async tryAllocate(orderId: string): Promise<string | null> {
-    const order = await this.knex('orders').where({ id: orderId }).first();
-    if (!order || order.status !== 'received') return null;
-    return allocateMachine(this.knex, { orderId, hardwareProfile: String(order.hardware_profile), country: String(order.country), siteCode: (order.site_code as string | null) ?? null }, this.clock.now().toISOString());
-  }
-
-  /** Gives free machines to waiting orders, oldest payment first. Returns how many were allocated. */
-  async allocateWaiting(limit = 100): Promise<number> {
-    const waiting = await this.knex('orders').where({ status: 'received' }).orderBy('paid_at').limit(limit).pluck('id');
+  /**
+   * Gives free machines to waiting orders, oldest payment first. Returns how many were allocated.
+   * Runs on every worker pass and wake-up, so it starts from the free capacity (one grouped query)
+   * and reads only the orders that capacity could serve: with nothing free it costs one query
+   * however many orders wait, and orders waiting for a sold-out profile never hide a later order
+   * that a free machine matches. A kind of order whose allocation finds nothing is not tried again
+   * in the same pass.
+   */
+  async allocateWaiting(limit = 500): Promise<number> {
+    const free = await freeCapacity(this.knex);
+    if (free.length === 0) return 0;
+    const waiting = (await this.knex('orders')
+      .where({ status: 'received' })
+      .whereIn('hardware_profile', [...new Set(free.map((f) => f.hardwareProfile))])
+      .whereIn('country', [...new Set(free.map((f) => f.country))])
+      .orderBy('paid_at')
+      .limit(limit)
+      .select('id', 'hardware_profile', 'country', 'site_code')) as { id: string; hardware_profile: string; country: string; site_code: string | null }[];
+    const matches = (o: (typeof waiting)[number]) => (f: FreeCapacity) =>
+      f.machines > 0 && f.hardwareProfile === o.hardware_profile && f.country === o.country && (o.site_code === null || f.siteCode === o.site_code);
     let n = 0;
-    for (const id of waiting as string[]) if (await this.tryAllocate(id)) n++;
+    for (const o of waiting) {
+      const slot = free.find(matches(o));
+      if (!slot) continue;
+      const now = this.clock.now().toISOString();
+      if (await allocateMachine(this.knex, { orderId: o.id, hardwareProfile: o.hardware_profile, country: o.country, siteCode: o.site_code }, now)) {
+        n++;
+        // Which site served a country-wide order is not known here; the count is only a hint.
+        slot.machines--;
+      } else {
+        // Taken by another allocator meanwhile (or the order was served elsewhere): nothing left of this kind.
+        for (const f of free) if (matches(o)(f)) f.machines = 0;
+      }
+    }
     return n;
   }
 

@@ -15,6 +15,28 @@ export interface AllocationRequest {
 
 const ALLOCATOR: Actor = { name: 'system:allocator' };
 
+/** Free machines per (hardware profile, country, site): what waiting orders could be given now. */
+export interface FreeCapacity {
+  hardwareProfile: string;
+  country: string;
+  siteCode: string;
+  machines: number;
+}
+
+/** One query: the allocatable machines, counted by profile and site (a hint; allocateMachine decides). */
+export async function freeCapacity(db: Knex): Promise<FreeCapacity[]> {
+  const rows = (await db('machines')
+    .join('sites', 'sites.id', 'machines.site_id')
+    .where('machines.provision_state', 'available')
+    .andWhere('machines.maintenance', false)
+    .whereNotIn('machines.health', UNALLOCATABLE_HEALTH)
+    .whereNull('machines.order_id')
+    .groupBy('machines.hardware_profile', 'sites.country', 'sites.code')
+    .select({ hardware_profile: 'machines.hardware_profile', country: 'sites.country', site_code: 'sites.code' })
+    .count({ n: '*' })) as { hardware_profile: string; country: string; site_code: string; n: number | string }[];
+  return rows.map((r) => ({ hardwareProfile: String(r.hardware_profile), country: String(r.country), siteCode: String(r.site_code), machines: Number(r.n) }));
+}
+
 /** Machines that could serve the request right now, in a stable order. */
 function candidates(db: Knex | Knex.Transaction, req: AllocationRequest, limit: number) {
   const q = db('machines')

@@ -1,5 +1,6 @@
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
 import { allocateMachine } from '../../../src/provisioning/allocation.js';
+import { OrderService } from '../../../src/orders/orders.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,12 +28,12 @@ async function seed(knex: Knex): Promise<void> {
   await knex('machines').insert(machines);
 }
 
-async function insertOrders(knex: Knex, prefix: string, n: number, country: string): Promise<string[]> {
+async function insertOrders(knex: Knex, prefix: string, n: number, country: string, profile = 'std', paidAt = now()): Promise<string[]> {
   const ts = now();
   const rows = Array.from({ length: n }, (_, i) => ({
     id: `${prefix}-${i}`, idempotency_key: `${prefix}-${i}`, request_hash: 'h', external_id: `${prefix}-${i}`, customer_id: 'c1',
-    contact_email: 'ops@example.com', hardware_profile: 'std', country, os_image: 'debian-12', hostname: `h${i}`, support_tier: 'managed',
-    paid_at: ts, deadline_at: ts, created_by: 'test', created_at: ts, updated_at: ts,
+    contact_email: 'ops@example.com', hardware_profile: profile, country, os_image: 'debian-12', hostname: `h${i}`, support_tier: 'managed',
+    paid_at: paidAt, deadline_at: ts, created_by: 'test', created_at: ts, updated_at: ts,
   }));
   await knex.batchInsert('orders', rows, 50);
   return rows.map((r) => r.id);
@@ -108,4 +109,53 @@ describe.each(testDatabases())('allocation by two Anvil processes on %s', (diale
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+});
+
+describe.each(testDatabases())('allocating waiting orders on %s', (dialect) => {
+  const t = useTestDatabase(dialect);
+  let orders: OrderService;
+  beforeAll(async () => {
+    await seed(t.knex);
+    orders = new OrderService({ knex: t.knex });
+  });
+
+  it('costs one query while nothing is free, and never lets orders for a sold-out profile hide a later order a free machine matches', async () => {
+    // Every 'std' machine is taken, 150 orders for it wait (paid first), then one 'big' order.
+    await t.knex('machines').where({ hardware_profile: 'std' }).update({ provision_state: 'maintenance_hold' });
+    await insertOrders(t.knex, 'sold-out', 150, 'MA', 'std', '2026-11-26T08:00:00.000Z');
+    const [big] = await insertOrders(t.knex, 'big', 1, 'MA', 'big', '2026-11-26T09:00:00.000Z');
+    await t.knex('machines').where({ id: 'ma-other' }).update({ maintenance: true });
+
+    const queries: string[] = [];
+    const count = (q: { sql: string }) => queries.push(q.sql);
+    t.knex.on('query', count);
+    try {
+      expect(await orders.allocateWaiting()).toBe(0);
+      expect(queries).toHaveLength(1);
+    } finally {
+      t.knex.off('query', count);
+    }
+
+    // The 'big' machine leaves maintenance: the newest waiting order, behind 150 older ones, gets it.
+    await t.knex('machines').where({ id: 'ma-other' }).update({ maintenance: false });
+    expect(await orders.allocateWaiting()).toBe(1);
+    expect(await t.knex('orders').where({ id: big }).first('status', 'machine_id')).toEqual({ status: 'allocated', machine_id: 'ma-other' });
+    expect(Number((await t.knex('orders').where({ status: 'received' }).count({ n: '*' }))[0]!.n)).toBe(150);
+  });
+
+  it('serves waiting orders oldest payment first, within the country and site they chose', async () => {
+    await t.knex('orders').where({ status: 'received' }).update({ status: 'cancelled' });
+    const late = await insertOrders(t.knex, 'ca-late', 3, 'CA', 'std', '2026-11-26T10:00:00.000Z');
+    const early = await insertOrders(t.knex, 'ca-early', 3, 'CA', 'std', '2026-11-26T07:00:00.000Z');
+    const [wrongSite] = await insertOrders(t.knex, 'ca-site', 1, 'CA', 'std', '2026-11-26T06:00:00.000Z');
+    await t.knex('orders').where({ id: wrongSite }).update({ site_code: 'CA-QC9' });
+    // Four Canadian machines are free (ca-0..ca-3; ca-4 stays busy).
+    await t.knex('machines').whereIn('id', ['ca-0', 'ca-1', 'ca-2', 'ca-3']).update({ provision_state: 'available' });
+    expect(await orders.allocateWaiting()).toBe(4);
+    const statuses = Object.fromEntries((await t.knex('orders').whereIn('id', [...early, ...late, wrongSite!]).select('id', 'status')).map((r: { id: string; status: string }) => [r.id, r.status]));
+    expect(early.map((id) => statuses[id])).toEqual(['allocated', 'allocated', 'allocated']);
+    expect(late.map((id) => statuses[id]).filter((s) => s === 'allocated')).toHaveLength(1);
+    expect(statuses[wrongSite!]).toBe('received');
+    expect(await t.knex('machines').where({ provision_state: 'allocated' }).where('id', 'like', 'ca-%').count({ n: '*' }).first()).toEqual({ n: dialect === 'sqlite' ? 4 : '4' });
+  });
 });
