@@ -2,7 +2,7 @@ import { mkdtempSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SecretBox, decodeSecretKey } from './secret-box.js';
+import { SecretBox, decodeSecretKey, sealedKeyId } from './secret-box.js';
 import { loadSecretKey } from './key-file.js';
 import { InputError } from '../errors.js';
 
@@ -25,13 +25,15 @@ describe('SecretBox', () => {
     expect(() => box.open(`v1:${box.keyId}:${raw.toString('base64')}`)).toThrow();
   });
 
-  it('opens values sealed with a previous key after rotation and flags them for re-sealing', () => {
+  it('opens values sealed with a previous key after rotation, and tells which key sealed a value', () => {
     const old = new SecretBox(key);
     const sealed = old.seal('pw');
     const rotated = new SecretBox(randomBytes(32), [key]);
     expect(rotated.open(sealed)).toBe('pw');
-    expect(rotated.needsReseal(sealed)).toBe(true);
-    expect(rotated.needsReseal(rotated.seal('pw'))).toBe(false);
+    expect(sealedKeyId(sealed)).toBe(old.keyId);
+    expect(sealedKeyId(rotated.seal('pw'))).toBe(rotated.keyId);
+    expect(sealedKeyId('{"erased":"delivered"}')).toBeNull();
+    expect(() => rotated.open('v1:abcd')).toThrow(/unknown format/);
   });
 
   it('refuses keys that are not 32 bytes of base64, naming the setting', () => {

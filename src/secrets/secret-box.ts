@@ -26,8 +26,9 @@ export class SecretBox {
   }
 
   open(sealed: string): string {
-    const [version, keyId, payload] = sealed.split(':');
-    if (version !== 'v1' || !keyId || !payload) throw new Error('sealed secret has an unknown format');
+    const parsed = parseSealed(sealed);
+    if (!parsed?.payload) throw new Error('sealed secret has an unknown format');
+    const { keyId, payload } = parsed;
     const key = this.keys.get(keyId);
     if (!key) throw new Error(`secret was sealed with key ${keyId}, which is not configured`);
     const raw = Buffer.from(payload, 'base64');
@@ -40,17 +41,17 @@ export class SecretBox {
   get keyIds(): string[] {
     return [...this.keys.keys()];
   }
-
-  /** True when the value was sealed with an older key and should be re-sealed. */
-  needsReseal(sealed: string): boolean {
-    return sealedKeyId(sealed) !== this.keyId;
-  }
 }
 
-/** Id of the key that sealed a stored value (`v1:<key id>:…`), or null when it is not a sealed value. */
-export function sealedKeyId(sealed: string): string | null {
+/** The parts of a stored value (`v1:<key id>:<payload>`), or null when it is not a sealed value. */
+function parseSealed(sealed: string): { keyId: string; payload: string } | null {
   const [version, keyId, payload] = sealed.split(':');
-  return version === 'v1' && keyId && payload !== undefined ? keyId : null;
+  return version === 'v1' && keyId && payload !== undefined ? { keyId, payload } : null;
+}
+
+/** Id of the key that sealed a stored value, or null when it is not a sealed value. */
+export function sealedKeyId(sealed: string): string | null {
+  return parseSealed(sealed)?.keyId ?? null;
 }
 
 export function keyIdOf(key: Buffer): string {

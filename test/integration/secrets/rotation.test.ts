@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { DELIVERED_PAYLOAD } from '../../../src/notifications/outbox.js';
 import { decodeSecretKey, keyIdOf, SecretBox } from '../../../src/secrets/secret-box.js';
 import { useCliDatabase } from '../../support/cli.js';
-import { testDatabases } from '../../support/databases.js';
+import { testDatabases, useTestDatabase } from '../../support/databases.js';
+import { resealAll } from '../../../src/secrets/rotation.js';
 
 /**
  * Secret key rotation through the CLI, on both databases: the key file is replaced, every stored
@@ -123,5 +124,36 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
     expect(r.code).toBe(1);
     expect(r.messages).toContain(`cannot re-seal orders ord-rot-1: secret was sealed with key ${keyIdOf(lostKey)}, which is not configured`);
     expect(existsSync(join(dataDir(), 'secret.key'))).toBe(true);
+  });
+});
+
+describe.each(testDatabases())('resealAll in batches on %s', (dialect) => {
+  const t = useTestDatabase(dialect);
+
+  it('pages through every value, skipping (and naming) the one whose key is gone, and re-seals each once', async () => {
+    const oldKey = randomBytes(32);
+    const lostKey = randomBytes(32);
+    const box = new SecretBox(randomBytes(32), [oldKey]);
+    const oldBox = new SecretBox(oldKey);
+    const now = new Date().toISOString();
+    const ids = Array.from({ length: 7 }, (_, i) => `ntf-${i}`);
+    await t.knex('notifications').insert(ids.map((id, i) => ({
+      id, event: 'order.delivered', subject_type: 'order', subject_id: 'o1', channel: 'webhook', status: 'pending', attempts: 0, next_attempt_at: now, created_at: now,
+      // The fourth value was sealed with a key nobody has any more.
+      payload: (i === 3 ? new SecretBox(lostKey) : oldBox).seal(`{"n":${i}}`),
+    })));
+    const result = await resealAll(t.knex, box, { name: 'test' }, { batchSize: 2 });
+    expect(result.resealed).toBe(6);
+    expect(result.failed.map((f) => f.id)).toEqual(['ntf-3']);
+    expect(result.raced).toBe(0);
+    const rows = (await t.knex('notifications').orderBy('id').select('id', 'payload')) as { id: string; payload: string }[];
+    for (const [i, row] of rows.entries()) {
+      if (i === 3) continue;
+      expect(row.payload.startsWith(`v1:${box.keyId}:`)).toBe(true);
+      expect(box.open(row.payload)).toBe(`{"n":${i}}`);
+    }
+    // Run again: nothing left to do but the value it cannot open.
+    const again = await resealAll(t.knex, box, { name: 'test' }, { batchSize: 2 });
+    expect(again).toEqual({ resealed: 0, failed: [expect.objectContaining({ id: 'ntf-3' })], raced: 0 });
   });
 });
