@@ -17,6 +17,7 @@ import {
   OPT_USER_CLASS,
   OPT_VENDOR_CLASS_ID,
   OPT_VENDOR_SPECIFIC,
+  OPT_IPXE_ENCAP,
   ipToBuffer,
   encodeUserClasses,
 } from './options.js';
@@ -109,6 +110,9 @@ describe('reservation handler', () => {
     expect(offer.options.clientGuid).toEqual(guid);
     if (vendorClass === 'PXEClient') expect(offer.options.get(OPT_VENDOR_SPECIFIC)).toEqual(Buffer.from([6, 1, 8, 255]));
     else expect(offer.options.has(OPT_VENDOR_SPECIFIC)).toBe(false);
+    // iPXE itself is told not to wait for a proxyDHCP offer (175/176 no-pxedhcp = 1); firmware is not.
+    if (file.includes('/boot/ipxe?')) expect(offer.options.get(OPT_IPXE_ENCAP)).toEqual(Buffer.from([176, 1, 1]));
+    else expect(offer.options.has(OPT_IPXE_ENCAP)).toBe(false);
   });
 
   it('uses the configured arm64 binary name', () => {

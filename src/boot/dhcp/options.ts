@@ -31,6 +31,7 @@ export const OPT_RELAY_AGENT_INFO = 82; // RFC 3046
 export const OPT_CLIENT_ARCH = 93; // RFC 4578 2.1
 export const OPT_CLIENT_NDI = 94; // RFC 4578 2.2
 export const OPT_CLIENT_GUID = 97; // RFC 4578 2.3 (UUID/GUID-based client identifier)
+export const OPT_IPXE_ENCAP = 175; // iPXE's encapsulated settings (sub-option 176 = no-pxedhcp)
 export const OPT_END = 255;
 
 /** DHCP message types (option 53), RFC 2132 9.6. */
