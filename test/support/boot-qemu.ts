@@ -1,8 +1,8 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { IPXE_E1000_ROM, QEMU_SYSTEM_X86_64 } from '../../src/lab/qemu-machine.js';
+import { startRouterAdvertiser } from './ipv6-router.js';
 import { stopProcess } from './netns.js';
 
 const run = promisify(execFile);
@@ -89,7 +89,7 @@ export async function createTapSegment(prefix: string, cidr: string): Promise<Ta
       if (Date.now() > until) throw new Error(`bridge ${bridge} in ${ns} did not come up: ${stdout.trim()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    await startRouterAdvertiser(segment, bridge);
+    await startRouterAdvertiser((cmd, args) => segment.spawn(cmd, args), bridge);
   } catch (err) {
     await segment.destroy();
     throw err;
@@ -97,30 +97,3 @@ export async function createTapSegment(prefix: string, cidr: string): Promise<Ta
   return segment;
 }
 
-const ROUTER_ADVERTISER = fileURLToPath(new URL('./ipv6-router-advertiser.py', import.meta.url));
-
-/**
- * Answers the firmware's IPv6 router solicitations (ipv6-router-advertiser.py), which saves iPXE
- * about 13 s of waiting per boot (docs/boot.md). Without python3 the tests still pass, only slower.
- */
-async function startRouterAdvertiser(segment: TapSegment, iface: string): Promise<void> {
-  if (spawnSync('python3', ['--version']).status !== 0) return;
-  const child = segment.spawn('python3', [ROUTER_ADVERTISER, iface]);
-  const out: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`IPv6 router advertiser did not start: ${out.join('')}`)), 15_000);
-    let stdout = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (/^ready$/m.test(stdout)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => out.push(chunk.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`IPv6 router advertiser exited (${String(code)}): ${out.join('')}`));
-    });
-  });
-}

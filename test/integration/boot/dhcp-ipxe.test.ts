@@ -5,6 +5,7 @@ import { createLan, netnsUnavailableReason, stopProcess, type Lan } from '../../
 import { startAnvilDhcp, tempDir, waitFor, type AnvilDhcpChild } from './dhcp-harness.js';
 import { qemuTapNicArgs, QEMU_SYSTEM_X86_64 } from '../../../src/lab/qemu-machine.js';
 import { qemuUnavailableReason } from '../../support/boot-qemu.js';
+import { startRouterAdvertiser } from '../../support/ipv6-router.js';
 
 /**
  * A real iPXE network boot ROM (Debian's ipxe-qemu `pxe-e1000.rom` in a QEMU VM whose tap is on the
@@ -35,6 +36,7 @@ d.each(cases)('a real iPXE ROM booting, %s mode (%s)', (mode) => {
   beforeAll(async () => {
     lan = await createLan(`dhipxe${mode[0]}`, [{ name: 'srv', ip: '10.20.0.2/24' }, { name: 'dns', ip: '10.20.0.3/24' }]);
     await lan.addTap('tap0');
+    await startRouterAdvertiser((cmd, args) => lan.spawn('srv', cmd, args), lan.ifname);
     if (mode === 'proxy') {
       lan.spawn('dns', 'dnsmasq', [
         '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
@@ -111,6 +113,7 @@ du('real UEFI firmware (OVMF) PXE booting from Anvil DHCP', () => {
   beforeAll(async () => {
     lan = await createLan('dhuefi', [{ name: 'srv', ip: '10.20.0.2/24' }]);
     await lan.addTap('tap0');
+    await startRouterAdvertiser((cmd, args) => lan.spawn('srv', cmd, args), lan.ifname);
     server = await startAnvilDhcp(lan, 'srv', {
       config: { mode: 'authoritative', listen: { interface: 'eth0', address: '10.20.0.2' }, httpBaseUrl: 'http://10.20.0.2:8080', subnets: [{ site: 'MA-NOU1', network: '10.20.0.0/24' }] },
       reservations: [{ machineId: 'vm2', mac: UEFI_MAC, hostname: 'vm2', siteCode: 'MA-NOU1', ipv4: '10.20.0.22', prefixLength: 24, gateway: null, dnsServers: [], domain: null, leaseSeconds: 600, pxe: true }],
