@@ -5,13 +5,25 @@ import { systemClock } from '../clock.js';
 import { changeSignals, type ChangeSignals } from '../db/change-signals.js';
 import { NETWORK_BOOT_EVENTS } from './boot-intents.js';
 import { WAIT_ENDING_CALLBACKS } from './workflows/steps.js';
+import type { WakeReason } from './workflows/engine.js';
 
-/** Boot activity a waiting step may be waiting for: a network boot or a callback that ends a wait. */
-const WAKING_EVENTS: ReadonlySet<string> = new Set([...NETWORK_BOOT_EVENTS, ...WAIT_ENDING_CALLBACKS.map((e) => `callback:${e}`)]);
+/** Boot activity a waiting step may be waiting for, by the kind of wait it ends. */
+const WAKING_EVENTS: ReadonlyMap<string, WakeReason> = new Map<string, WakeReason>([
+  ...NETWORK_BOOT_EVENTS.map((e) => [e, 'network_boot'] as const),
+  ...WAIT_ENDING_CALLBACKS.map((e) => [`callback:${e}`, 'callback'] as const),
+]);
 
-/** The machines whose waiting workflows these events may end (each once). */
-export function machinesToWake(events: readonly MachineActivity[]): string[] {
-  return [...new Set(events.filter((e) => WAKING_EVENTS.has(e.event)).map((e) => e.machineId))];
+/** The machines whose waiting workflows these events may end (each once), by the kind of wait. */
+export function machinesToWake(events: readonly MachineActivity[]): Map<WakeReason, string[]> {
+  const byReason = new Map<WakeReason, Set<string>>();
+  for (const e of events) {
+    const reason = WAKING_EVENTS.get(e.event);
+    if (!reason) continue;
+    let ids = byReason.get(reason);
+    if (!ids) byReason.set(reason, (ids = new Set()));
+    ids.add(e.machineId);
+  }
+  return new Map([...byReason].map(([reason, ids]) => [reason, [...ids]]));
 }
 
 /** One thing the boot role recorded for a machine, already committed to the database. */
@@ -90,21 +102,27 @@ export class WorkerWakeups {
    * ignored). Never throws and never blocks the caller: the database write runs in the background.
    */
   machineActivity(events: readonly MachineActivity[]): void {
-    const ids = machinesToWake(events);
-    if (ids.length === 0) return;
-    this.wakeMachines(ids).catch((err: unknown) => this.logger?.warn({ err, machines: ids.length }, 'waking workflows failed; they will notice at their next poll'));
+    for (const [reason, ids] of machinesToWake(events)) {
+      this.wakeMachines(ids, reason).catch((err: unknown) => this.logger?.warn({ err, machines: ids.length }, 'waking workflows failed; they will notice at their next poll'));
+    }
   }
 
-  /** Makes the live workflows of these machines due now. Returns how many were woken. */
-  async wakeMachines(machineIds: readonly string[]): Promise<number> {
+  /**
+   * Makes the live workflows of these machines due now. Returns how many were woken. With a
+   * `reason`, a workflow sleeping in a wait for another kind of event is left asleep; one that is
+   * not sleeping in a wait (running a step, due, or waiting from before waits were recorded) is
+   * woken all the same, so a step that is looking right now sees `wake_seq` move.
+   */
+  async wakeMachines(machineIds: readonly string[], reason?: WakeReason): Promise<number> {
     let woken = 0;
     // Bounded IN lists (SQLite's parameter limit, PostgreSQL's plan size).
     for (let i = 0; i < machineIds.length; i += 500) {
-      woken += await this.knex('workflows')
+      const q = this.knex('workflows')
         .whereIn('machine_id', machineIds.slice(i, i + 500))
         .whereIn('status', ['pending', 'running'])
-        .whereNull('last_error')
-        .update({ next_run_at: this.clock.now().toISOString(), wake_seq: this.knex.raw('wake_seq + 1') });
+        .whereNull('last_error');
+      if (reason) q.andWhere((w) => w.whereNull('waiting_on').orWhere('waiting_on', reason));
+      woken += await q.update({ next_run_at: this.clock.now().toISOString(), wake_seq: this.knex.raw('wake_seq + 1') });
     }
     if (woken > 0) this.announce('workflows');
     return woken;

@@ -63,8 +63,13 @@ export interface StepDefinition {
   maxAttempts: number;
   /** Budget for one run of the step (not for waiting across runs). */
   runTimeoutMs: number;
+  /** What ends this step's waits, so boot activity of another kind does not wake it (wakeups.ts). */
+  wakesOn?: WakeReason;
   run(ctx: StepContext): Promise<StepResult>;
 }
+
+/** The kinds of boot activity a waiting step can be woken by. */
+export type WakeReason = 'network_boot' | 'callback';
 
 export interface WorkflowDefinition {
   kind: string;
@@ -365,7 +370,7 @@ export class WorkflowRunner {
       const last = next.stepIndex >= def.steps.length;
       // The lease is extended with the record: the next step of the chain starts under a full lease.
       const advance = (db: Knex | Knex.Transaction) => mine(db).update({
-        status: 'running', step_index: next.stepIndex, step_attempt: 0, step_started_at: null, data: json.write(data), next_run_at: nowIso, last_error: null, updated_at: nowIso,
+        status: 'running', step_index: next.stepIndex, step_attempt: 0, step_started_at: null, data: json.write(data), next_run_at: nowIso, last_error: null, updated_at: nowIso, waiting_on: null,
         lease_expires_at: dbNowPlus(knex, this.leaseSeconds),
       });
       if (!last) {
@@ -399,6 +404,7 @@ export class WorkflowRunner {
         // workflows with an error). The failed attempt stays in the step history.
         last_error: null,
         updated_at: nowIso,
+        waiting_on: step.wakesOn ?? null,
         ...FREE_LEASE,
       };
       const later = new Date(now.getTime() + result.retryInMs).toISOString();
@@ -419,7 +425,7 @@ export class WorkflowRunner {
     if (!permanent) {
       const delay = this.opts.retryDelayMs?.(attempt) ?? Math.min(60_000, 1000 * 2 ** (attempt - 1));
       const released = await updateThenInsert(knex, mine(knex).update({
-        status: 'running', step_attempt: attempt + 1, step_started_at: stepStartedAt.toISOString(), last_error: `${step.name}: ${failure.message}`, next_run_at: new Date(now.getTime() + delay).toISOString(), updated_at: nowIso,
+        status: 'running', step_attempt: attempt + 1, step_started_at: stepStartedAt.toISOString(), last_error: `${step.name}: ${failure.message}`, next_run_at: new Date(now.getTime() + delay).toISOString(), updated_at: nowIso, waiting_on: null,
         ...FREE_LEASE,
       }), 'workflow_steps', history('retry', failure.message));
       this.opts.logger?.warn({ workflow: wf.id, step: step.name, attempt, err: failure.message }, 'workflow step failed; will retry');
@@ -427,7 +433,7 @@ export class WorkflowRunner {
     }
     const released = await knex.transaction(async (trx) => {
       const n = await mine(trx).update({
-        status: 'failed', step_attempt: attempt, data: json.write(data), last_error: `${step.name}: ${failure.message}`, finished_at: nowIso, updated_at: nowIso,
+        status: 'failed', step_attempt: attempt, data: json.write(data), last_error: `${step.name}: ${failure.message}`, finished_at: nowIso, updated_at: nowIso, waiting_on: null,
         ...FREE_LEASE,
       });
       if (n !== 1) return false;
@@ -447,7 +453,7 @@ export class WorkflowRunner {
   /** Marks the workflow succeeded and releases its lease, with its onSucceeded work, in `trx`. False when the lease was lost. */
   private async succeed(trx: Knex.Transaction, wf: WorkflowRecord, def: WorkflowDefinition): Promise<boolean> {
     const nowIso = this.clock.now().toISOString();
-    const n = await trx('workflows').where({ id: wf.id, lease_owner: this.opts.owner }).whereIn('status', ['pending', 'running']).update({ status: 'succeeded', finished_at: nowIso, updated_at: nowIso, ...FREE_LEASE });
+    const n = await trx('workflows').where({ id: wf.id, lease_owner: this.opts.owner }).whereIn('status', ['pending', 'running']).update({ status: 'succeeded', finished_at: nowIso, updated_at: nowIso, waiting_on: null, ...FREE_LEASE });
     if (n === 1) await def.onSucceeded?.(trx, { ...wf, status: 'succeeded' });
     return n === 1;
   }

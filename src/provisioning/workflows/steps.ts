@@ -47,6 +47,7 @@ export function waitForNetworkBoot(deps: { bmcs: MachineBmcs; boot: BootIntents;
     name: 'wait_pxe',
     maxAttempts: 3,
     runTimeoutMs: 120_000,
+    wakesOn: 'network_boot',
     async run({ workflow: wf, now, stepStartedAt }) {
       const since = String(wf.data.poweredOnAt ?? stepStartedAt.toISOString());
       if (await deps.boot.pxeSeenSince(wf.machineId, since)) return { outcome: 'done' };
@@ -82,6 +83,7 @@ export function waitForCallback(deps: {
     name: deps.name,
     maxAttempts: 3,
     runTimeoutMs: 30_000,
+    wakesOn: 'callback',
     async run({ workflow: wf, now, stepStartedAt }) {
       const callbacks = await deps.boot.callbacks(String(wf.data.deploymentId));
       const failed = callbacks.find((c) => c.event === 'failed');

@@ -58,8 +58,9 @@ describe.each(testDatabases())('workflow wake-ups on %s', (dialect) => {
     expect(await runner.runOnce()).toBe(0); // asleep for an hour
     // Activity no step waits for wakes nothing.
     const unawaited = [{ machineId: 'w1', event: 'dhcp_offer' }, { machineId: 'w1', event: 'callback:started' }];
-    expect(machinesToWake(unawaited)).toEqual([]);
-    expect(machinesToWake([...unawaited, { machineId: 'w1', event: 'pxe_seen' }, { machineId: 'w1', event: 'callback:first_boot' }])).toEqual(['w1']);
+    expect(machinesToWake(unawaited)).toEqual(new Map());
+    expect(machinesToWake([...unawaited, { machineId: 'w1', event: 'pxe_seen' }, { machineId: 'w1', event: 'script_served' }, { machineId: 'w1', event: 'callback:first_boot' }]))
+      .toEqual(new Map([['network_boot', ['w1']], ['callback', ['w1']]]));
     wakeups.machineActivity(unawaited);
     expect(await wakeups.wakeMachines([])).toBe(0);
     expect(await runner.runOnce()).toBe(0);
@@ -92,6 +93,34 @@ describe.each(testDatabases())('workflow wake-ups on %s', (dialect) => {
     expect((await getWorkflow(t.knex, id))!.status).toBe('running');
     expect(await runner.runOnce()).toBe(1);
     expect((await getWorkflow(t.knex, id))!.status).toBe('succeeded');
+  });
+
+  it('wakes a sleeping step only for the kind of event it waits for; a step that is not sleeping, for any', async () => {
+    await seedMachine(t.knex, 'w9');
+    const clock = new ManualClock(new Date());
+    const ready = new Set<string>();
+    const { def, looks } = waiting(ready);
+    def.steps[0]!.wakesOn = 'callback';
+    const id = await createWorkflow(t.knex, { kind: 'waits', machineId: 'w9' }, clock.now().toISOString());
+    const runner = new WorkflowRunner({ knex: t.knex, owner: 'w', clock, definitions: [def] });
+    const wakeups = new WorkerWakeups(t.knex, { clock });
+
+    // Not yet run (not sleeping in a wait): any boot activity makes it due.
+    expect(await wakeups.wakeMachines(['w9'], 'network_boot')).toBe(1);
+    await runner.runOnce();
+    expect((await t.knex('workflows').where({ id }).first('waiting_on')).waiting_on).toBe('callback');
+    // Sleeping for a callback: the installer's own network boot leaves it asleep.
+    wakeups.machineActivity([{ machineId: 'w9', event: 'pxe_seen' }, { machineId: 'w9', event: 'script_served' }]);
+    expect(await wakeups.wakeMachines(['w9'], 'network_boot')).toBe(0);
+    expect(await runner.runOnce()).toBe(0);
+    expect(looks).toEqual(['w9']);
+    // The callback wakes it.
+    ready.add('w9');
+    wakeups.machineActivity([{ machineId: 'w9', event: 'callback:installed' }]);
+    await waitFor(async () => ((await runner.runOnce()) === 1 ? true : null), 5000, 'the callback to wake the step');
+    expect(looks).toEqual(['w9', 'w9']);
+    const done = await t.knex('workflows').where({ id }).first('status', 'waiting_on');
+    expect(done).toEqual({ status: 'succeeded', waiting_on: null });
   });
 
   it('leaves a workflow in retry back-off alone (boot activity never shortens a retry delay)', async () => {
