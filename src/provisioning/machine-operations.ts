@@ -5,7 +5,7 @@ import { systemClock } from '../clock.js';
 import { ConflictError, NotFoundError, isAnvilError } from '../errors.js';
 import { writeAudit, type Actor } from '../db/repositories/audit.js';
 import { toIso } from '../db/sql.js';
-import type { BmcDriver, BootDeviceRequest, PowerAction, PowerState } from '../bmc/driver.js';
+import type { BmcDriver, BmcEndpoint, BootDeviceRequest, PowerAction, PowerState } from '../bmc/driver.js';
 import type { InventoryService } from '../inventory/service.js';
 import type { MachineOutput } from '../inventory/schemas.js';
 import type { BmcRegistry } from '../bmc/registry.js';
@@ -44,8 +44,14 @@ export class MachineOperations implements MachineBmcs {
     this.clock = deps.clock ?? systemClock;
   }
 
-  async driverFor(machineId: string): Promise<BmcDriver> {
-    return this.deps.registry.driverFor(await this.deps.inventory.getBmcEndpoint(machineId));
+  async driverFor(machineId: string, memo?: Map<string, unknown>): Promise<BmcDriver> {
+    const key = `bmc-endpoint:${machineId}`;
+    let endpoint = memo?.get(key) as BmcEndpoint | undefined;
+    if (!endpoint) {
+      endpoint = await this.deps.inventory.getBmcEndpoint(machineId);
+      memo?.set(key, endpoint);
+    }
+    return this.deps.registry.driverFor(endpoint);
   }
 
   async powerState(idOrSerial: string): Promise<{ power_state: PowerState; observed_at: string }> {

@@ -6,8 +6,11 @@ import type { BmcDriver } from '../bmc/driver.js';
  * by real BMCs and boot services in production and by fakes in tests and the lab.
  */
 export interface MachineBmcs {
-  /** The (serialised, timeout-bounded) driver for the machine's BMC. */
-  driverFor(machineId: string): Promise<BmcDriver>;
+  /**
+   * The (serialised, timeout-bounded) driver for the machine's BMC. With a `memo` (a workflow
+   * drive's), the BMC record is read once for all the steps of the drive.
+   */
+  driverFor(machineId: string, memo?: Map<string, unknown>): Promise<BmcDriver>;
 }
 
 export interface DeploymentSpec {

@@ -120,24 +120,18 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
         return { outcome: 'done', data: { deploymentId } };
       },
     },
-    bmcStep('power_off', async ({ workflow: wf }) => { await (await bmcs.driverFor(wf.machineId)).setPower('off'); }),
-    bmcStep('boot_pxe', async ({ workflow: wf }) => {
-      await (await bmcs.driverFor(wf.machineId)).setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' });
-    }),
-    bmcStep('power_on', async ({ workflow: wf }) => {
+    bmcStep(bmcs, 'power_off', async (bmc) => { await bmc.setPower('off'); }),
+    bmcStep(bmcs, 'boot_pxe', async (bmc) => { await bmc.setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' }); }),
+    bmcStep(bmcs, 'power_on', async (bmc) => {
       // Taken before the power call: a machine that boots at once still counts as booted after it.
       const poweredOnAt = clock.now().toISOString();
-      await (await bmcs.driverFor(wf.machineId)).setPower('on');
+      await bmc.setPower('on');
       return { poweredOnAt };
     }),
     waitForNetworkBoot({ bmcs, boot, clock, pxeMs: timeouts.pxeMs, pollMs: timeouts.pollMs, what: 'into the installer' }),
     waitForCallback({ name: 'wait_install', boot, event: 'installed', withinMs: timeouts.installMs, pollMs: timeouts.pollMs, who: 'installer', cause: 'install_failure' }),
-    bmcStep('boot_disk', async ({ workflow: wf }) => {
-      await (await bmcs.driverFor(wf.machineId)).setBootDevice({ device: 'disk', persistent: true, mode: deps.bootMode ?? 'uefi' });
-    }),
-    bmcStep('reboot', async ({ workflow: wf }) => {
-      await (await bmcs.driverFor(wf.machineId)).setPower('cycle');
-    }),
+    bmcStep(bmcs, 'boot_disk', async (bmc) => { await bmc.setBootDevice({ device: 'disk', persistent: true, mode: deps.bootMode ?? 'uefi' }); }),
+    bmcStep(bmcs, 'reboot', async (bmc) => { await bmc.setPower('cycle'); }),
     waitForCallback({ name: 'wait_first_boot', boot, event: 'first_boot', withinMs: timeouts.firstBootMs, pollMs: timeouts.pollMs, who: 'installed system', cause: 'install_failure' }),
     {
       name: 'deliver',

@@ -40,6 +40,11 @@ export interface StepContext {
   /** Aborts when the step's time budget runs out or the lease is lost. */
   signal: AbortSignal;
   logger?: Logger;
+  /**
+   * Values the steps of one drive may share (a machine's BMC endpoint): the drive holds the lease
+   * throughout, and the next drive starts with an empty memo, so nothing is kept past a wait.
+   */
+  memo: Map<string, unknown>;
 }
 
 export type StepResult =
@@ -296,6 +301,7 @@ export class WorkflowRunner {
       const def = this.definitions.get(wf.kind);
       if (!def) throw new Error(`no definition for workflow kind ${wf.kind}`);
       let ran = 0;
+      const memo = new Map<string, unknown>();
       while (wf && ran < maxSteps) {
         // Between steps of a chain, let sockets and timers run: with better-sqlite3 a step that only
         // touches the database never leaves the microtask queue, and a hundred such chains would
@@ -307,7 +313,7 @@ export class WorkflowRunner {
           released = true;
           break;
         }
-        const outcome = await this.execute(wf, def);
+        const outcome = await this.execute(wf, def, memo);
         if (outcome.next) wf = outcome.next;
         else {
           released = outcome.released;
@@ -325,7 +331,7 @@ export class WorkflowRunner {
    * the step completed and more remain (the lease is kept); otherwise `released` tells whether
    * the record also gave the lease up (false when it was lost or the record failed).
    */
-  private async execute(wf: WorkflowRecord, def: WorkflowDefinition): Promise<{ next: WorkflowRecord; released?: undefined } | { next: null; released: boolean }> {
+  private async execute(wf: WorkflowRecord, def: WorkflowDefinition, memo: Map<string, unknown>): Promise<{ next: WorkflowRecord; released?: undefined } | { next: null; released: boolean }> {
     const { knex, owner } = this.opts;
     const step = def.steps[wf.stepIndex]!;
     const started = this.clock.now();
@@ -348,7 +354,7 @@ export class WorkflowRunner {
     let error: Error | null = null;
     try {
       result = await Promise.race([
-        step.run({ workflow: wf, attempt, stepStartedAt, now: started, signal: abort.signal, ...(this.opts.logger ? { logger: this.opts.logger } : {}) }),
+        step.run({ workflow: wf, attempt, stepStartedAt, now: started, signal: abort.signal, memo, ...(this.opts.logger ? { logger: this.opts.logger } : {}) }),
         new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true })),
       ]);
     } catch (err) {

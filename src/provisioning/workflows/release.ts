@@ -33,7 +33,7 @@ export function releaseWorkflow(deps: ReleaseDeps): WorkflowDefinition {
   const wipeMs = deps.timeouts?.wipeMs ?? 6 * 3_600_000;
   const pollMs = deps.timeouts?.pollMs ?? DEFAULT_DEPLOY_TIMEOUTS.pollMs;
   const steps: StepDefinition[] = [
-    bmcStep('power_off', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setPower('off'); }),
+    bmcStep(bmcs, 'power_off', async (bmc) => { await bmc.setPower('off'); }),
     {
       name: 'prepare_wipe',
       maxAttempts: 3,
@@ -47,15 +47,15 @@ export function releaseWorkflow(deps: ReleaseDeps): WorkflowDefinition {
         return { outcome: 'done', data: { deploymentId } };
       },
     },
-    bmcStep('boot_pxe', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' }); }),
-    bmcStep('power_on', async ({ workflow: { machineId: m } }) => {
+    bmcStep(bmcs, 'boot_pxe', async (bmc) => { await bmc.setBootDevice({ device: 'pxe', persistent: false, mode: deps.bootMode ?? 'uefi' }); }),
+    bmcStep(bmcs, 'power_on', async (bmc) => {
       const poweredOnAt = clock.now().toISOString();
-      await (await bmcs.driverFor(m)).setPower('on');
+      await bmc.setPower('on');
       return { poweredOnAt };
     }),
     waitForNetworkBoot({ bmcs, boot, clock, pxeMs, pollMs, what: 'into the wipe image' }),
     waitForCallback({ name: 'wait_wipe', boot, event: 'installed', withinMs: wipeMs, pollMs, who: 'wipe image', cause: 'hardware_failure' }),
-    bmcStep('power_off_final', async ({ workflow: { machineId: m } }) => { await (await bmcs.driverFor(m)).setPower('off'); }),
+    bmcStep(bmcs, 'power_off_final', async (bmc) => { await bmc.setPower('off'); }),
   ];
   return {
     kind: 'release',

@@ -1,4 +1,5 @@
 import type { Clock } from '../../clock.js';
+import type { BmcDriver } from '../../bmc/driver.js';
 import type { BootIntents, MachineBmcs } from '../ports.js';
 import { StepFailedError, type StepContext, type StepDefinition } from './engine.js';
 
@@ -18,17 +19,17 @@ export function bmcFailure(err: unknown): never {
 const BMC_ATTEMPTS = 4;
 
 /**
- * A step that does one BMC operation. Attempts are retried by the engine; the last failure of an
- * unreachable BMC is recorded as `bmc_unreachable`.
+ * A step that does one BMC operation on the workflow's machine. Attempts are retried by the
+ * engine; the last failure of an unreachable BMC is recorded as `bmc_unreachable`.
  */
-export function bmcStep(name: string, action: (ctx: StepContext) => Promise<Record<string, unknown> | void>): StepDefinition {
+export function bmcStep(bmcs: MachineBmcs, name: string, action: (bmc: BmcDriver, ctx: StepContext) => Promise<Record<string, unknown> | void>): StepDefinition {
   return {
     name,
     maxAttempts: BMC_ATTEMPTS,
     runTimeoutMs: 120_000,
     async run(ctx) {
       try {
-        const data = await action(ctx);
+        const data = await action(await bmcs.driverFor(ctx.workflow.machineId, ctx.memo), ctx);
         return { outcome: 'done', ...(data ? { data } : {}) };
       } catch (err) {
         if (ctx.attempt >= BMC_ATTEMPTS) bmcFailure(err);
@@ -48,12 +49,12 @@ export function waitForNetworkBoot(deps: { bmcs: MachineBmcs; boot: BootIntents;
     maxAttempts: 3,
     runTimeoutMs: 120_000,
     wakesOn: 'network_boot',
-    async run({ workflow: wf, now, stepStartedAt }) {
+    async run({ workflow: wf, now, stepStartedAt, memo }) {
       const since = String(wf.data.poweredOnAt ?? stepStartedAt.toISOString());
       if (await deps.boot.pxeSeenSince(wf.machineId, since)) return { outcome: 'done' };
       if (now.getTime() - Date.parse(since) < deps.pxeMs) return { outcome: 'wait', retryInMs: deps.pollMs, detail: 'waiting for the machine to network-boot' };
       if (!wf.data.pxeRetried) {
-        await (await deps.bmcs.driverFor(wf.machineId)).setPower('cycle').catch(bmcFailure);
+        await (await deps.bmcs.driverFor(wf.machineId, memo)).setPower('cycle').catch(bmcFailure);
         return { outcome: 'restart', retryInMs: deps.pollMs, data: { pxeRetried: true, poweredOnAt: deps.clock.now().toISOString() }, detail: 'no network boot; power-cycled once' };
       }
       throw new CausedFailure(`machine did not network-boot ${deps.what} within ${Math.round(deps.pxeMs / 1000)} s, also after a power cycle`, 'hardware_failure');

@@ -32,6 +32,31 @@ describe.each(testDatabases())('workflow engine on %s', (dialect) => {
     expect(history.map((h) => `${h.step}:${h.outcome}`)).toEqual(['first:done', 'wait:waiting', 'wait:done', 'last:done']);
   });
 
+  it('gives the steps of one drive one memo, and each drive a new one', async () => {
+    await seedMachine(t.knex, 'm-memo');
+    const seen: Array<{ step: string; memo: Map<string, unknown>; had: unknown }> = [];
+    let waited = false;
+    const look = (step: string, ctx: { memo: Map<string, unknown> }) => {
+      seen.push({ step, memo: ctx.memo, had: ctx.memo.get('k') });
+      ctx.memo.set('k', step);
+    };
+    const def: WorkflowDefinition = {
+      kind: 'memo',
+      steps: [
+        { name: 'a', maxAttempts: 1, runTimeoutMs: 5000, run: async (ctx) => { look('a', ctx); return { outcome: 'done' }; } },
+        { name: 'b', maxAttempts: 1, runTimeoutMs: 5000, run: async (ctx) => { look('b', ctx); if (waited) return { outcome: 'done' }; waited = true; return { outcome: 'wait', retryInMs: 0 }; } },
+      ],
+    };
+    const id = await createWorkflow(t.knex, { kind: 'memo', machineId: 'm-memo' }, now());
+    const runner = new WorkflowRunner({ knex: t.knex, owner: 'w-memo', definitions: [def] });
+    await runner.runOnce();
+    await runner.runOnce();
+    expect((await getWorkflow(t.knex, id))!.status).toBe('succeeded');
+    expect(seen.map((s) => [s.step, s.had])).toEqual([['a', undefined], ['b', 'a'], ['b', undefined]]);
+    expect(seen[1]!.memo).toBe(seen[0]!.memo);
+    expect(seen[2]!.memo).not.toBe(seen[0]!.memo);
+  });
+
   it('retries a failing step, then fails the workflow and runs onFailed in the same transaction', async () => {
     await seedMachine(t.knex, 'm2');
     let calls = 0;
