@@ -130,10 +130,21 @@ export class OrderService {
   async allocateWaiting(limit = 500): Promise<number> {
     const free = await freeCapacity(this.knex);
     if (free.length === 0) return 0;
+    // Only orders some free machine could serve: its profile and country, and its site if it chose one.
+    const sitesByKind = new Map<string, { hardwareProfile: string; country: string; sites: string[] }>();
+    for (const f of free) {
+      const key = JSON.stringify([f.hardwareProfile, f.country]);
+      const kind = sitesByKind.get(key) ?? { hardwareProfile: f.hardwareProfile, country: f.country, sites: [] };
+      kind.sites.push(f.siteCode);
+      sitesByKind.set(key, kind);
+    }
     const waiting = (await this.knex('orders')
       .where({ status: 'received' })
-      .whereIn('hardware_profile', [...new Set(free.map((f) => f.hardwareProfile))])
-      .whereIn('country', [...new Set(free.map((f) => f.country))])
+      .andWhere((any) => {
+        for (const kind of sitesByKind.values()) {
+          any.orWhere((q) => q.where({ hardware_profile: kind.hardwareProfile, country: kind.country }).andWhere((site) => site.whereNull('site_code').orWhereIn('site_code', kind.sites)));
+        }
+      })
       .orderBy('paid_at')
       .limit(limit)
       .select('id', 'hardware_profile', 'country', 'site_code')) as { id: string; hardware_profile: string; country: string; site_code: string | null }[];

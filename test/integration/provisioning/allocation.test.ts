@@ -143,6 +143,21 @@ describe.each(testDatabases())('allocating waiting orders on %s', (dialect) => {
     expect(Number((await t.knex('orders').where({ status: 'received' }).count({ n: '*' }))[0]!.n)).toBe(150);
   });
 
+  it('is not held up by orders of a profile free only in another country, or at another site', async () => {
+    await t.knex('orders').where({ status: 'received' }).update({ status: 'cancelled' });
+    // Free: 'std' in Canada only (ca-0); 'big' in Morocco only (ma-other). 600 Moroccan 'std' orders
+    // and 600 Canadian 'std' orders for a site with nothing free wait first; then one Moroccan 'big'.
+    await t.knex('machines').where({ hardware_profile: 'std' }).update({ provision_state: 'maintenance_hold' });
+    await t.knex('machines').whereIn('id', ['ca-0', 'ma-other']).update({ provision_state: 'available', maintenance: false, order_id: null });
+    await insertOrders(t.knex, 'ma-std', 600, 'MA', 'std', '2026-11-26T05:00:00.000Z');
+    const ca = await insertOrders(t.knex, 'ca-std-site', 600, 'CA', 'std', '2026-11-26T05:30:00.000Z');
+    await t.knex('orders').whereIn('id', ca).update({ site_code: 'CA-QC9' });
+    const [big] = await insertOrders(t.knex, 'ma-big', 1, 'MA', 'big', '2026-11-26T06:00:00.000Z');
+    expect(await orders.allocateWaiting()).toBe(1);
+    expect(await t.knex('orders').where({ id: big }).first('status', 'machine_id')).toEqual({ status: 'allocated', machine_id: 'ma-other' });
+    expect(await t.knex('machines').where({ id: 'ca-0' }).first('provision_state')).toEqual({ provision_state: 'available' });
+  });
+
   it('serves waiting orders oldest payment first, within the country and site they chose', async () => {
     await t.knex('orders').where({ status: 'received' }).update({ status: 'cancelled' });
     const late = await insertOrders(t.knex, 'ca-late', 3, 'CA', 'std', '2026-11-26T10:00:00.000Z');
