@@ -35,7 +35,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +55,16 @@ import { postOrders, type OrderClientJob } from './orders-client-thread.js';
 const N = Number(process.env.ORDERS ?? 200);
 const CONCURRENCY = 32;
 const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHf3hBt0i8gJ0nUJ3Kx0kXNZ3oT5b8Q7t8n0yYx2ZQ2k bench@anvil';
+
+/** CPU seconds the whole host has spent busy so far (Linux /proc/stat), or null elsewhere. */
+function systemBusySeconds(): number | null {
+  try {
+    const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) / 100;
+  } catch {
+    return null;
+  }
+}
 
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -197,6 +207,7 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
     loopDelay.enable();
     runningRef.p = worker.provisioner.run(stop.signal);
     const cpu0 = process.cpuUsage();
+    const sys0 = systemBusySeconds();
     const elu0 = performance.eventLoopUtilization();
     const t0 = performance.now();
     const { seconds: acceptSeconds } = await post('B', 'sim-64g');
@@ -209,6 +220,7 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
     }
     const wall = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const sys1 = systemBusySeconds();
     const elu = performance.eventLoopUtilization(elu0);
     const rows = (await db.knex('orders').whereNotNull('delivered_at').where('external_id', 'like', 'B-%').select('created_at', 'delivered_at')) as { created_at: string | Date; delivered_at: string | Date }[];
     const overhead = rows.map((r) => (new Date(r.delivered_at).getTime() - new Date(r.created_at).getTime()) / 1000).sort((a, b) => a - b);
@@ -230,7 +242,8 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
       all_delivered_after_seconds: +wall.toFixed(1),
       // CPU while delivering: Anvil's thread (event loop busy time) and the whole process (every
       // thread: Anvil, TFTP transfer threads, the simulated machines, the order clients).
-      cpu_seconds: { anvil_thread: +(elu.active / 1000).toFixed(2), process: +((cpu.user + cpu.system) / 1e6).toFixed(2) },
+      // `host`: every process on the machine (the PostgreSQL server's backends are the rest).
+      cpu_seconds: { anvil_thread: +(elu.active / 1000).toFixed(2), process: +((cpu.user + cpu.system) / 1e6).toFixed(2), ...(sys0 !== null && sys1 !== null ? { host: +(sys1 - sys0).toFixed(2) } : {}) },
       // How long the process's event loop was blocked at a time while delivering (ms).
       event_loop_delay_ms: { p50: +(loopDelay.percentile(50) / 1e6).toFixed(1), p99: +(loopDelay.percentile(99) / 1e6).toFixed(1), max: +(loopDelay.max / 1e6).toFixed(1) },
     };
