@@ -7,7 +7,7 @@ import { writeAudit, type Actor } from '../db/repositories/audit.js';
 import { isUniqueViolation, json, toBool, toIso } from '../db/sql.js';
 import { decodeCursor, toPage, type Page } from '../inventory/cursor.js';
 import { validateInput } from '../inventory/validate.js';
-import { allocateMachine, freeCapacity, type FreeCapacity } from '../provisioning/allocation.js';
+import { allocate, allocateMachine, freeCapacity } from '../provisioning/allocation.js';
 import type { Notifier } from '../notifications/outbox.js';
 import { deadlineFor, deliveryStatus, remainingMs, DEFAULT_DELIVERY_WINDOW_HOURS, type DeliveryClockStatus } from './delivery-clock.js';
 import { OrderCreate, OrderListQuery, type OrderListQueryInput, type OrderOutput } from './schemas.js';
@@ -120,48 +120,43 @@ export class OrderService {
   }
 
   /**
-   * Gives free machines to waiting orders, oldest payment first. Returns how many were allocated.
-   * Runs on every worker pass and wake-up, so it starts from the free capacity (one grouped query)
-   * and reads only the orders that capacity could serve: with nothing free it costs one query
-   * however many orders wait, and orders waiting for a sold-out profile never hide a later order
-   * that a free machine matches. A kind of order whose allocation finds nothing is not tried again
-   * in the same pass.
+   * Gives free machines to waiting orders, oldest payment first within each kind of order (hardware
+   * profile and country; kinds never compete for a machine). Returns how many were allocated. Runs
+   * on every worker pass and wake-up, so it starts from the free capacity (one grouped query) and,
+   * per kind with a free machine, reads only that kind's oldest orders that a free machine could
+   * serve (their site, if they chose one, has one): with nothing free it costs one query however many
+   * orders wait, and orders of a sold-out kind or site never hide an order a free machine matches.
+   * A site (or, for an order without a site, the whole kind) where an allocation found nothing is
+   * not tried again in the same pass; a pass that allocated is followed at once by another.
    */
-  async allocateWaiting(limit = 500): Promise<number> {
-    const free = await freeCapacity(this.knex);
-    if (free.length === 0) return 0;
-    // Only orders some free machine could serve: its profile and country, and its site if it chose one.
-    const sitesByKind = new Map<string, { hardwareProfile: string; country: string; sites: string[] }>();
-    for (const f of free) {
+  async allocateWaiting(): Promise<number> {
+    const kinds = new Map<string, { hardwareProfile: string; country: string; sites: string[]; machines: number }>();
+    for (const f of await freeCapacity(this.knex)) {
       const key = JSON.stringify([f.hardwareProfile, f.country]);
-      const kind = sitesByKind.get(key) ?? { hardwareProfile: f.hardwareProfile, country: f.country, sites: [] };
+      const kind = kinds.get(key) ?? { hardwareProfile: f.hardwareProfile, country: f.country, sites: [], machines: 0 };
       kind.sites.push(f.siteCode);
-      sitesByKind.set(key, kind);
+      kind.machines += f.machines;
+      kinds.set(key, kind);
     }
-    const waiting = (await this.knex('orders')
-      .where({ status: 'received' })
-      .andWhere((any) => {
-        for (const kind of sitesByKind.values()) {
-          any.orWhere((q) => q.where({ hardware_profile: kind.hardwareProfile, country: kind.country }).andWhere((site) => site.whereNull('site_code').orWhereIn('site_code', kind.sites)));
-        }
-      })
-      .orderBy('paid_at')
-      .limit(limit)
-      .select('id', 'hardware_profile', 'country', 'site_code')) as { id: string; hardware_profile: string; country: string; site_code: string | null }[];
-    const matches = (o: (typeof waiting)[number]) => (f: FreeCapacity) =>
-      f.machines > 0 && f.hardwareProfile === o.hardware_profile && f.country === o.country && (o.site_code === null || f.siteCode === o.site_code);
     let n = 0;
-    for (const o of waiting) {
-      const slot = free.find(matches(o));
-      if (!slot) continue;
-      const now = this.clock.now().toISOString();
-      if (await allocateMachine(this.knex, { orderId: o.id, hardwareProfile: o.hardware_profile, country: o.country, siteCode: o.site_code }, now)) {
-        n++;
-        // Which site served a country-wide order is not known here; the count is only a hint.
-        slot.machines--;
-      } else {
-        // Taken by another allocator meanwhile (or the order was served elsewhere): nothing left of this kind.
-        for (const f of free) if (matches(o)(f)) f.machines = 0;
+    for (const kind of kinds.values()) {
+      // Twice the free machines: some orders are served or cancelled meanwhile, some wait for a site that fills up.
+      const waiting = (await this.knex('orders')
+        .where({ status: 'received', hardware_profile: kind.hardwareProfile, country: kind.country })
+        .andWhere((site) => site.whereNull('site_code').orWhereIn('site_code', kind.sites))
+        .orderBy([{ column: 'paid_at' }, { column: 'id' }])
+        .limit(Math.min(500, 2 * kind.machines))
+        .select('id', 'site_code')) as { id: string; site_code: string | null }[];
+      const full = new Set<string>();
+      for (const o of waiting) {
+        if (o.site_code !== null && full.has(o.site_code)) continue;
+        const outcome = await allocate(this.knex, { orderId: o.id, hardwareProfile: kind.hardwareProfile, country: kind.country, siteCode: o.site_code }, this.clock.now().toISOString());
+        if (outcome.machineId !== null) n++;
+        else if (outcome.reason === 'no_machine') {
+          // Nothing left at the order's site, or (an order without a site) anywhere in the country.
+          if (o.site_code === null) break;
+          full.add(o.site_code);
+        }
       }
     }
     return n;

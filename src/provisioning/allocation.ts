@@ -61,10 +61,18 @@ function candidates(db: Knex | Knex.Transaction, req: AllocationRequest, limit: 
  * takes two machines. Returns the machine id, or null when nothing matches (the order waits).
  */
 export async function allocateMachine(knex: Knex, req: AllocationRequest, now: string): Promise<string | null> {
+  return (await allocate(knex, req, now)).machineId;
+}
+
+/** What an allocation attempt came to: a machine, no machine free, or an order no longer waiting. */
+export type AllocationOutcome = { machineId: string } | { machineId: null; reason: 'no_machine' | 'order_gone' };
+
+/** allocateMachine, telling "nothing free" apart from "the order was served or cancelled meanwhile". */
+export async function allocate(knex: Knex, req: AllocationRequest, now: string): Promise<AllocationOutcome> {
   for (let round = 0; round < 5; round++) {
     // A wide window: allocators running at once (API requests, workers) pick different machines.
     const ids = (await candidates(knex, req, 128)) as string[];
-    if (ids.length === 0) return null;
+    if (ids.length === 0) return { machineId: null, reason: 'no_machine' };
     // Start at a random candidate so concurrent allocators mostly try different machines.
     const start = Math.floor(Math.random() * ids.length);
     for (let i = 0; i < ids.length; i++) {
@@ -93,11 +101,12 @@ export async function allocateMachine(knex: Knex, req: AllocationRequest, now: s
         if (err instanceof OrderNoLongerWaiting) return 'order_gone' as const;
         throw err;
       });
-      if (outcome === 'allocated') return machineId;
-      if (outcome === 'order_gone') return null;
+      if (outcome === 'allocated') return { machineId };
+      if (outcome === 'order_gone') return { machineId: null, reason: 'order_gone' };
     }
   }
-  return null;
+  // Every candidate was taken by other allocators, five times over: as good as none free.
+  return { machineId: null, reason: 'no_machine' };
 }
 
 /** Rolls back an allocation transaction when another allocator already served (or cancelled) the order. */

@@ -158,6 +158,28 @@ describe.each(testDatabases())('allocating waiting orders on %s', (dialect) => {
     expect(await t.knex('machines').where({ id: 'ca-0' }).first('provision_state')).toEqual({ provision_state: 'available' });
   });
 
+  it('gives an order that chose a site a machine there while one is free, whichever site the older orders got', async () => {
+    // Two free Moroccan machines, one per site. Oldest: an order for any Moroccan site; then one for
+    // Casablanca; then another for any site. Whichever machine the first order gets (the allocator
+    // starts at a random candidate), Casablanca's order must not lose a free Casablanca machine to
+    // the newest order. Ten rounds, so both of the first order's choices are seen.
+    for (let round = 0; round < 10; round++) {
+      await t.knex('orders').where({ status: 'received' }).update({ status: 'cancelled' });
+      await t.knex('orders').where({ status: 'allocated' }).update({ status: 'cancelled' });
+      await t.knex('machines').update({ provision_state: 'maintenance_hold', order_id: null });
+      await t.knex('machines').whereIn('id', ['ma-0', 'ma-6']).update({ provision_state: 'available' }); // MA-NOU1, MA-CAS1
+      const [any1] = await insertOrders(t.knex, `r${round}-any1`, 1, 'MA', 'std', '2026-11-26T01:00:00.000Z');
+      const [cas] = await insertOrders(t.knex, `r${round}-cas`, 1, 'MA', 'std', '2026-11-26T02:00:00.000Z');
+      const [any2] = await insertOrders(t.knex, `r${round}-any2`, 1, 'MA', 'std', '2026-11-26T03:00:00.000Z');
+      await t.knex('orders').where({ id: cas }).update({ site_code: 'MA-CAS1' });
+      expect(await orders.allocateWaiting()).toBe(2);
+      const got = Object.fromEntries((await t.knex('orders').whereIn('id', [any1!, cas!, any2!]).select('id', 'machine_id')).map((r: { id: string; machine_id: string | null }) => [r.id, r.machine_id]));
+      expect(got[any1!]).not.toBeNull();
+      if (got[any1!] === 'ma-0') expect([got[cas!], got[any2!]]).toEqual(['ma-6', null]);
+      else expect([got[any1!], got[cas!], got[any2!]]).toEqual(['ma-6', null, 'ma-0']);
+    }
+  });
+
   it('serves waiting orders oldest payment first, within the country and site they chose', async () => {
     await t.knex('orders').where({ status: 'received' }).update({ status: 'cancelled' });
     const late = await insertOrders(t.knex, 'ca-late', 3, 'CA', 'std', '2026-11-26T10:00:00.000Z');
