@@ -46,7 +46,10 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.alterTable('machines', (t) => {
     t.dropIndex(['order_id']);
-    t.dropColumn('order_id');
   });
+  // Not knex's dropColumn: on SQLite it rebuilds the table, and inside the migration's transaction
+  // foreign keys stay on, so dropping the old table cascaded to every row referencing it. SQLite
+  // (3.35+) and PostgreSQL both drop a plain column in place.
+  await knex.raw('alter table machines drop column order_id');
   await knex.schema.dropTableIfExists('orders');
 }

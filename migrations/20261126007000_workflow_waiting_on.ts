@@ -11,7 +11,8 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.schema.alterTable('workflows', (t) => {
-    t.dropColumn('waiting_on');
-  });
+  // Not knex's dropColumn: on SQLite it rebuilds the table, and inside the migration's transaction
+  // foreign keys stay on, so dropping the old table cascaded to every row referencing it. SQLite
+  // (3.35+) and PostgreSQL both drop a plain column in place.
+  await knex.raw('alter table workflows drop column waiting_on');
 }

@@ -15,6 +15,28 @@ describe.each(testDatabases())('database layer on %s', (dialect) => {
     expect(await t.knex.schema.hasTable('machines')).toBe(true);
   });
 
+  it('rolls back the migrations that drop columns without losing rows of the tables that reference them', async () => {
+    const ts = new Date().toISOString();
+    await t.knex('sites').insert({ id: 'rs', code: 'RB-1', name: 'Rollback', country: 'MA', city: 'Nouacer', timezone: 'UTC', created_at: ts, updated_at: ts });
+    await t.knex('machines').insert({ id: 'rm', serial: 'RB-M1', hardware_profile: 'p', site_id: 'rs', created_at: ts, updated_at: ts });
+    await t.knex('nics').insert({ id: 'rn', machine_id: 'rm', mac: '52:54:00:00:00:99', name: 'eno1', pxe: true, created_at: ts, updated_at: ts });
+    await t.knex('workflows').insert({ id: 'rw', kind: 'deploy', machine_id: 'rm', status: 'running', step_index: 1, step_attempt: 0, data: '{}', next_run_at: ts, created_at: ts, updated_at: ts });
+    await t.knex('workflow_steps').insert({ workflow_id: 'rw', step_index: 0, step: 'start', attempt: 1, outcome: 'done', worker: 'w', started_at: ts, finished_at: ts });
+    // Down through waiting_on and wake_seq (workflows' columns): the step history stays.
+    const last = (): Promise<string[]> => t.knex('knex_migrations').orderBy('id', 'desc').pluck('name');
+    while (!(await last())[0]!.startsWith('20261126004000')) {
+      await t.knex.migrate.down();
+      expect(await t.knex('workflow_steps').where({ workflow_id: 'rw' }).count({ n: '*' }).first()).toEqual({ n: dialect === 'sqlite' ? 1 : '1' });
+    }
+    // Down through orders (machines.order_id): the machine's NIC stays.
+    while (!(await last())[0]!.startsWith('20261126002000')) await t.knex.migrate.down();
+    expect(await t.knex('nics').where({ machine_id: 'rm' }).pluck('id')).toEqual(['rn']);
+    await t.knex.migrate.latest();
+    await t.knex('nics').where({ id: 'rn' }).delete();
+    await t.knex('machines').where({ id: 'rm' }).delete();
+    await t.knex('sites').where({ id: 'rs' }).delete();
+  });
+
   it('returns timestamps, booleans, counts and JSON in one form on both dialects', async () => {
     const now = '2026-11-26T10:55:32.123Z';
     await t.knex('sites').insert({
