@@ -54,8 +54,11 @@ export function waitForNetworkBoot(deps: { bmcs: MachineBmcs; boot: BootIntents;
       if (await deps.boot.pxeSeenSince(wf.machineId, since)) return { outcome: 'done' };
       if (now.getTime() - Date.parse(since) < deps.pxeMs) return { outcome: 'wait', retryInMs: deps.pollMs, detail: 'waiting for the machine to network-boot' };
       if (!wf.data.pxeRetried) {
+        // Taken before the power call, as power_on does: a machine that boots while a slow BMC
+        // answers still counts as booted after it.
+        const poweredOnAt = deps.clock.now().toISOString();
         await (await deps.bmcs.driverFor(wf.machineId, memo)).setPower('cycle').catch(bmcFailure);
-        return { outcome: 'restart', retryInMs: deps.pollMs, data: { pxeRetried: true, poweredOnAt: deps.clock.now().toISOString() }, detail: 'no network boot; power-cycled once' };
+        return { outcome: 'restart', retryInMs: deps.pollMs, data: { pxeRetried: true, poweredOnAt }, detail: 'no network boot; power-cycled once' };
       }
       throw new CausedFailure(`machine did not network-boot ${deps.what} within ${Math.round(deps.pxeMs / 1000)} s, also after a power cycle`, 'hardware_failure');
     },

@@ -97,6 +97,45 @@ describe.each(testDatabases())('deploy workflow on %s', (dialect) => {
     expect(o.miss_cause).toBe('hardware_failure');
   });
 
+  it('counts a network boot that happens while the BMC is still answering the power cycle', async () => {
+    const clock = new ManualClock(new Date());
+    const secrets = new SecretBox(randomBytes(32));
+    const ts = clock.now().toISOString();
+    await t.knex('machines').insert({ id: 'm-slow', serial: 'm-slow', hardware_profile: 'slow-bmc', site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
+    const orders = new OrderService({ knex: t.knex, clock });
+    const boot = new ScriptedBoot(clock);
+    const bmcs = new RecordingBmcs();
+    const plain = bmcs.driverFor;
+    // The machine ignores the first power-on; the power cycle takes the BMC 10 s to acknowledge,
+    // and the machine network-boots 5 s into it.
+    bmcs.driverFor = async (machineId) => {
+      const driver = await plain(machineId);
+      return {
+        ...driver,
+        async setPower(action) {
+          if (action === 'cycle') {
+            clock.advance(5_000);
+            boot.pxe.set(machineId, clock.now().toISOString());
+            clock.advance(5_000);
+          }
+          await driver.setPower(action);
+        },
+      };
+    };
+    const runner = new WorkflowRunner({ knex: t.knex, owner: 'w', clock, retryDelayMs: () => 0, definitions: [deployWorkflow({ knex: t.knex, bmcs, boot, secrets, clock, timeouts: { pollMs: 0, pxeMs: 60_000 } })] });
+    const provisioner = new Provisioner({ knex: t.knex, orders, runner, clock });
+    const { order } = await orders.createOrder({
+      external_id: 'E-3', customer_id: 'c', contact_email: 'c@example.com', hardware_profile: 'slow-bmc', country: 'MA', os_image: 'debian-12',
+      hostname: 'srv3.example.com', root_password: true, support_tier: 'managed', paid_at: ts,
+    }, 'k3', { name: 'pipeline' });
+    for (let i = 0; i < 20; i++) { await provisioner.tick(); clock.advance(10_000); }
+    expect(bmcs.calls.filter((c) => c === 'm-slow:power:cycle')).toHaveLength(1);
+    const wf = await t.knex('workflows').where({ order_id: order.id }).first('id');
+    const history = (await workflowHistory(t.knex, wf.id)).filter((h) => h.step === 'wait_pxe').map((h) => h.outcome);
+    expect(history).toEqual(['waiting', 'restart', 'done']);
+    expect((await t.knex('machines').where({ id: 'm-slow' }).first()).provision_state).toBe('deploying');
+  });
+
   it('recomputes delivery clocks at most once per clockTickMs, not on every pass', async () => {
     const clock = new ManualClock(new Date());
     const orders = new OrderService({ knex: t.knex, clock });
