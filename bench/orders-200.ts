@@ -26,7 +26,8 @@
  *   POLL_MS             how often waiting steps look again without a wake-up (2000)
  * ORDERS=50 for a smaller run. Diagnosis: BENCH_DEBUG=1 (progress every 3 s, then where each
  * order's time went, by step, and the simulated servers' side), BENCH_SQL=1 (statements by total
- * time), BENCH_CPUPROF=PATH (a CPU profile of Anvil's thread while delivering), BENCH_CPUPROF_API=PATH
+ * time, as knex reports them: on SQLite a step's record and history row, run by sqliteAtomically
+ * below knex, are not among them), BENCH_CPUPROF=PATH (a CPU profile of Anvil's thread while delivering), BENCH_CPUPROF_API=PATH
  * (the same for the API-alone phase).
  *
  * Prints one JSON line per database: accepted orders/s through the API (POST /api/v1/orders,

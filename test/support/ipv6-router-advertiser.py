@@ -2,7 +2,8 @@
 no router (lifetime 0), no prefix and no DHCPv6 (M=O=0).
 
 iPXE configures IPv6 beside DHCP and, on a segment where no router ever answers, keeps soliciting
-for about 16 s before it goes on with the IPv4 address it already has (docs/boot.md). The QEMU tests'
+for about 16 s after link-up, about 13 s longer than DHCP takes, before it goes on with the IPv4
+address it already has (docs/boot.md). The QEMU tests'
 boot segment runs this so real firmware boots as it would on a network that sends advertisements.
 Prints "ready" once listening. Usage: ipv6-router-advertiser.py IFACE
 """

@@ -264,6 +264,8 @@ describe('proxyDHCP handler', () => {
     const offer = replyOf(handler.handle(req(KNOWN, MessageType.DISCOVER, [...pxeBios, [OPT_USER_CLASS, Buffer.from('iPXE')]])));
     expect(offer.file).toBe(`http://10.20.0.2:8080/boot/ipxe?mac=${KNOWN}`);
     expect(offer.options.vendorClassId).toBe('PXEClient');
+    // Harmless here (a proxy offer carries no address), kept so both modes answer iPXE alike.
+    expect(offer.options.get(OPT_IPXE_ENCAP)).toEqual(Buffer.from([176, 1, 1]));
   });
 
   it('ACKs a boot server REQUEST on port 4011 and echoes ciaddr', () => {

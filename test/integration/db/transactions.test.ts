@@ -103,43 +103,70 @@ describe('SQLite transactions between connections', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Another connection, in a thread, that increments item a once told to and reports when committed. */
-  function otherWriter(): { write(): Promise<void>; stop(): Promise<number> } {
+  /**
+   * Another connection, in a thread, that increments item a once told to. It reports when its
+   * connection is open, when it is about to write, and when its write has committed.
+   */
+  async function otherWriter(): Promise<{ write(): { trying: Promise<void>; done: Promise<void> }; stop(): Promise<number> }> {
     const source = `
       const { parentPort, workerData } = require('node:worker_threads');
       const Database = require(workerData.driver);
       const db = new Database(workerData.file);
       db.pragma('busy_timeout = 5000');
       parentPort.on('message', () => {
+        parentPort.postMessage({ trying: true });
         try {
           db.prepare('update items set n = n + 10 where id = ?').run('a');
           parentPort.postMessage({ ok: true });
         } catch (err) {
           parentPort.postMessage({ ok: false, error: String(err && err.code || err) });
         }
-      });`;
+      });
+      parentPort.postMessage({ ready: true });`;
     const thread = new Worker(source, { eval: true, workerData: { file: join(dir, 'db.sqlite'), driver: createRequire(import.meta.url).resolve('better-sqlite3') } });
+    await new Promise<void>((resolve, reject) => {
+      thread.once('message', () => resolve());
+      thread.once('error', reject);
+    });
     return {
-      write: () => new Promise((resolve, reject) => {
-        thread.once('message', (m: { ok: boolean; error?: string }) => (m.ok ? resolve() : reject(new Error(m.error))));
+      write() {
+        let trying!: () => void;
+        const tryingP = new Promise<void>((r) => { trying = r; });
+        const done = new Promise<void>((resolve, reject) => {
+          const onMessage = (m: { trying?: boolean; ok?: boolean; error?: string }) => {
+            if (m.trying) return trying();
+            thread.off('message', onMessage);
+            if (m.ok) resolve();
+            else reject(new Error(m.error));
+          };
+          thread.on('message', onMessage);
+        });
         thread.postMessage('write');
-      }),
+        return { trying: tryingP, done };
+      },
       stop: () => thread.terminate(),
     };
   }
 
   it('a read-then-write transaction waits for the other writer instead of failing on a stale snapshot', async () => {
-    const other = otherWriter();
+    const other = await otherWriter();
     try {
       let otherDone: Promise<void> | null = null;
+      let committed = false;
+      let otherAfterCommit = false;
       await knex.transaction(async (trx) => {
         const { n } = (await trx('items').where({ id: 'a' }).first('n')) as { n: number };
-        // The other connection writes while this transaction has read: it must wait for our commit.
-        otherDone = other.write();
-        await new Promise((r) => setTimeout(r, 200));
+        // The other connection writes while this transaction has read. With the write lock taken at
+        // BEGIN it must wait for our commit; without it, it would commit now and our write would fail.
+        const write = other.write();
+        otherDone = write.done.then(() => { otherAfterCommit = committed; });
+        await write.trying;
+        await new Promise((r) => setTimeout(r, 100));
         await trx('items').where({ id: 'a' }).update({ n: n + 1 });
       });
+      committed = true;
       await otherDone;
+      expect(otherAfterCommit).toBe(true);
       // Both increments landed, ours first: 1 + 1 + 10.
       expect(await knex('items').where({ id: 'a' }).first('n')).toEqual({ n: 12 });
     } finally {
