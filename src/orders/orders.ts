@@ -122,14 +122,16 @@ export class OrderService {
   /**
    * Gives free machines to waiting orders, oldest payment first within each kind of order (hardware
    * profile and country; kinds never compete for a machine). Returns how many were allocated. Runs
-   * on every worker pass and wake-up, so it starts from the free capacity (one grouped query) and,
-   * per kind with a free machine, reads only that kind's oldest orders that a free machine could
-   * serve (their site, if they chose one, has one): with nothing free it costs one query however many
-   * orders wait, and orders of a sold-out kind or site never hide an order a free machine matches.
+   * on every worker pass and wake-up: with no order waiting it costs one indexed lookup; otherwise it
+   * reads the free capacity (one grouped query) and, per kind with a free machine, only that kind's
+   * oldest orders that a free machine could serve (their site, if they chose one, has one). With
+   * nothing free that is two queries however many orders wait, and orders of a sold-out kind or
+   * site never hide an order a free machine matches.
    * A site (or, for an order without a site, the whole kind) where an allocation found nothing is
    * not tried again in the same pass; a pass that allocated is followed at once by another.
    */
   async allocateWaiting(): Promise<number> {
+    if (!(await this.knex('orders').where({ status: 'received' }).first('id'))) return 0;
     const kinds = new Map<string, { hardwareProfile: string; country: string; sites: string[]; machines: number }>();
     for (const f of await freeCapacity(this.knex)) {
       const key = JSON.stringify([f.hardwareProfile, f.country]);
