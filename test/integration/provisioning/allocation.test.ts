@@ -120,29 +120,25 @@ describe.each(testDatabases())('allocating waiting orders on %s', (dialect) => {
   });
 
   it('costs one query while nothing waits and two while nothing is free, and never lets orders for a sold-out profile hide a later order a free machine matches', async () => {
-    const queries: string[] = [];
-    const count = (q: { sql: string }) => queries.push(q.sql);
-    t.knex.on('query', count);
-    try {
-      expect(await orders.allocateWaiting()).toBe(0);
-      expect(queries).toHaveLength(1);
-    } finally {
-      t.knex.off('query', count);
-    }
+    /** allocateWaiting's result and how many statements it sent. */
+    const counted = async (): Promise<[number, number]> => {
+      let n = 0;
+      const count = () => n++;
+      t.knex.on('query', count);
+      try {
+        return [await orders.allocateWaiting(), n];
+      } finally {
+        t.knex.off('query', count);
+      }
+    };
+    expect(await counted()).toEqual([0, 1]);
     // Every 'std' machine is taken, 150 orders for it wait (paid first), then one 'big' order.
     await t.knex('machines').where({ hardware_profile: 'std' }).update({ provision_state: 'maintenance_hold' });
     await insertOrders(t.knex, 'sold-out', 150, 'MA', 'std', '2026-11-26T08:00:00.000Z');
     const [big] = await insertOrders(t.knex, 'big', 1, 'MA', 'big', '2026-11-26T09:00:00.000Z');
     await t.knex('machines').where({ id: 'ma-other' }).update({ maintenance: true });
 
-    queries.length = 0;
-    t.knex.on('query', count);
-    try {
-      expect(await orders.allocateWaiting()).toBe(0);
-      expect(queries).toHaveLength(2);
-    } finally {
-      t.knex.off('query', count);
-    }
+    expect(await counted()).toEqual([0, 2]);
 
     // The 'big' machine leaves maintenance: the newest waiting order, behind 150 older ones, gets it.
     await t.knex('machines').where({ id: 'ma-other' }).update({ maintenance: false });
