@@ -75,21 +75,29 @@ describe.each(testDatabases())('deploy workflow on %s', (dialect) => {
     expect(steps).toEqual(['start', 'prepare_boot', 'power_off', 'boot_pxe', 'power_on', 'wait_pxe', 'wait_install', 'boot_disk', 'reboot', 'wait_first_boot', 'deliver']);
   });
 
-  it('power-cycles once when the machine does not network-boot, then fails it with a hardware cause', async () => {
+  /** A machine of a profile of its own, an order for it, and a worker that drives it on a manual clock. */
+  async function oneMachineOrder(id: string, profile: string) {
     const clock = new ManualClock(new Date());
-    const secrets = new SecretBox(randomBytes(32));
     const ts = clock.now().toISOString();
-    await t.knex('machines').insert({ id: 'm-dead', serial: 'm-dead', hardware_profile: 'dead', site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
+    await t.knex('machines').insert({ id, serial: id, hardware_profile: profile, site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
     const orders = new OrderService({ knex: t.knex, clock });
     const bmcs = new RecordingBmcs();
     const boot = new ScriptedBoot(clock);
-    const runner = new WorkflowRunner({ knex: t.knex, owner: 'w', clock, retryDelayMs: () => 0, definitions: [deployWorkflow({ knex: t.knex, bmcs, boot, secrets, clock, timeouts: { pollMs: 0, pxeMs: 60_000 } })] });
-    const provisioner = new Provisioner({ knex: t.knex, orders, runner, clock });
+    const definition = deployWorkflow({ knex: t.knex, bmcs, boot, secrets: new SecretBox(randomBytes(32)), clock, timeouts: { pollMs: 0, pxeMs: 60_000 } });
+    const provisioner = new Provisioner({ knex: t.knex, orders, runner: new WorkflowRunner({ knex: t.knex, owner: 'w', clock, retryDelayMs: () => 0, definitions: [definition] }), clock });
     const { order } = await orders.createOrder({
-      external_id: 'E-2', customer_id: 'c', contact_email: 'c@example.com', hardware_profile: 'dead', country: 'MA', os_image: 'debian-12',
-      hostname: 'srv2.example.com', root_password: true, support_tier: 'managed', paid_at: ts,
-    }, 'k2', { name: 'pipeline' });
-    for (let i = 0; i < 40; i++) { await provisioner.tick(); clock.advance(10_000); }
+      external_id: `E-${id}`, customer_id: 'c', contact_email: 'c@example.com', hardware_profile: profile, country: 'MA', os_image: 'debian-12',
+      hostname: `${id}.example.com`, root_password: true, support_tier: 'managed', paid_at: ts,
+    }, `k-${id}`, { name: 'pipeline' });
+    const tick = async (times: number) => {
+      for (let i = 0; i < times; i++) { await provisioner.tick(); clock.advance(10_000); }
+    };
+    return { clock, orders, bmcs, boot, order, tick };
+  }
+
+  it('power-cycles once when the machine does not network-boot, then fails it with a hardware cause', async () => {
+    const { orders, bmcs, order, tick } = await oneMachineOrder('m-dead', 'dead');
+    await tick(40);
     expect(bmcs.calls.filter((c) => c === 'm-dead:power:cycle')).toHaveLength(1);
     expect((await t.knex('machines').where({ id: 'm-dead' }).first()).provision_state).toBe('failed');
     const o = await orders.getOrder(order.id);
@@ -98,13 +106,7 @@ describe.each(testDatabases())('deploy workflow on %s', (dialect) => {
   });
 
   it('counts a network boot that happens while the BMC is still answering the power cycle', async () => {
-    const clock = new ManualClock(new Date());
-    const secrets = new SecretBox(randomBytes(32));
-    const ts = clock.now().toISOString();
-    await t.knex('machines').insert({ id: 'm-slow', serial: 'm-slow', hardware_profile: 'slow-bmc', site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
-    const orders = new OrderService({ knex: t.knex, clock });
-    const boot = new ScriptedBoot(clock);
-    const bmcs = new RecordingBmcs();
+    const { clock, bmcs, boot, order, tick } = await oneMachineOrder('m-slow', 'slow-bmc');
     const plain = bmcs.driverFor;
     // The machine ignores the first power-on; the power cycle takes the BMC 10 s to acknowledge,
     // and the machine network-boots 5 s into it.
@@ -122,13 +124,7 @@ describe.each(testDatabases())('deploy workflow on %s', (dialect) => {
         },
       };
     };
-    const runner = new WorkflowRunner({ knex: t.knex, owner: 'w', clock, retryDelayMs: () => 0, definitions: [deployWorkflow({ knex: t.knex, bmcs, boot, secrets, clock, timeouts: { pollMs: 0, pxeMs: 60_000 } })] });
-    const provisioner = new Provisioner({ knex: t.knex, orders, runner, clock });
-    const { order } = await orders.createOrder({
-      external_id: 'E-3', customer_id: 'c', contact_email: 'c@example.com', hardware_profile: 'slow-bmc', country: 'MA', os_image: 'debian-12',
-      hostname: 'srv3.example.com', root_password: true, support_tier: 'managed', paid_at: ts,
-    }, 'k3', { name: 'pipeline' });
-    for (let i = 0; i < 20; i++) { await provisioner.tick(); clock.advance(10_000); }
+    await tick(20);
     expect(bmcs.calls.filter((c) => c === 'm-slow:power:cycle')).toHaveLength(1);
     const wf = await t.knex('workflows').where({ order_id: order.id }).first('id');
     const history = (await workflowHistory(t.knex, wf.id)).filter((h) => h.step === 'wait_pxe').map((h) => h.outcome);
