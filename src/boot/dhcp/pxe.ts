@@ -59,8 +59,6 @@ export interface BootDecision {
   vendorClass: string | null;
   /** Option 43 (PXE vendor options), or null. */
   vendorOptions: Buffer | null;
-  /** Option 175 (iPXE settings) for iPXE itself. */
-  ipxeSettings?: Buffer;
   kind: 'ipxe-script' | 'tftp' | 'http';
 }
 
@@ -93,7 +91,6 @@ export function bootDecision(info: PxeClientInfo, mac: string, config: ResolvedD
       bootFile: `${config.httpBaseUrl}/boot/ipxe?mac=${mac}`,
       vendorClass: null,
       vendorOptions: null,
-      ipxeSettings: IPXE_NO_PXEDHCP,
       kind: 'ipxe-script',
     };
   }
@@ -130,7 +127,7 @@ export function applyBootDecision(reply: DhcpPacket, request: DhcpPacket, d: Boo
   if (d.kind === 'tftp') reply.options.setString(OPT_TFTP_SERVER_NAME, d.siaddr);
   if (d.vendorClass) reply.options.setString(OPT_VENDOR_CLASS_ID, d.vendorClass);
   if (d.vendorOptions) reply.options.set(OPT_VENDOR_SPECIFIC, d.vendorOptions);
-  if (d.ipxeSettings) reply.options.set(OPT_IPXE_ENCAP, d.ipxeSettings);
+  if (d.kind === 'ipxe-script') reply.options.set(OPT_IPXE_ENCAP, IPXE_NO_PXEDHCP);
   const guid = request.options.clientGuid;
   if (guid) reply.options.set(OPT_CLIENT_GUID, guid);
 }

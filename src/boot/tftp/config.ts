@@ -45,7 +45,7 @@ export interface TftpConfig {
 }
 
 /** Two threads at most by default: transfers mostly wait on the network, and the main thread needs a core too. */
-export const DEFAULT_TRANSFER_THREADS = Math.min(2, availableParallelism());
+const DEFAULT_TRANSFER_THREADS = Math.min(2, availableParallelism());
 
 export const TFTP_DEFAULTS: Omit<TftpConfig, 'rootDir'> = {
   listenAddress: '0.0.0.0',

@@ -12,9 +12,8 @@ import type { BlockSource } from './source.js';
 import { dgramSocketFactory, systemTimerFactory } from './socket.js';
 import type { TftpSocket, TftpSocketFactory, TimerFactory, UdpPeer } from './socket.js';
 import { TransferThreadPool } from './transfer-pool.js';
-import { TransferRunner } from './transfer-runner.js';
+import { openTransfer } from './transfer-runner.js';
 import type { TransferEnd } from './transfer-runner.js';
-import { TransferState } from './transfer.js';
 
 /** The client a request came from. */
 export type TftpClient = UdpPeer;
@@ -128,7 +127,6 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
   private running = false;
   /** Keyed by client address and port; holds a slot from the moment an RRQ is accepted. */
   private readonly transfers = new Map<string, TransferEntry | 'pending'>();
-  private readonly threaded: boolean;
   private pool: TransferThreadPool | null = null;
   private readonly counters: Omit<TftpStats, 'active'> = {
     requests: 0, completed: 0, errors: 0, refused: 0, malformed: 0, bytes: 0, retransmits: 0,
@@ -142,7 +140,6 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
     this.socketFactory = options.socketFactory ?? dgramSocketFactory;
     this.timerFactory = options.timerFactory ?? systemTimerFactory;
     this.family = isIP(this.config.listenAddress) === 6 ? 'udp6' : 'udp4';
-    this.threaded = this.config.transferThreads > 0 && !options.socketFactory;
   }
 
   /** Binds the request socket. Rejects with InputError when the root is missing or the port is taken. */
@@ -157,7 +154,8 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       });
     }
     this.ipxeFiles = discoverIpxeFiles(this.config.ipxeDir);
-    if (this.threaded) {
+    // Threads open real sockets: a test's injected socket factory keeps transfers on this loop.
+    if (this.config.transferThreads > 0 && this.socketFactory === dgramSocketFactory) {
       const pool = new TransferThreadPool(this.config.transferThreads, this.logger);
       await pool.start();
       this.pool = pool;
@@ -292,40 +290,32 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       if (!this.running) throw new TftpRefusal(TftpErrorCode.NOT_DEFINED, 'server shutting down');
       const params = negotiateOptions(request.options, this.config, source.size);
       const oack = params.acknowledged.size > 0 ? encodeOack(params.acknowledged) : null;
-      const entry: TransferEntry = {
-        key, client, file, origin: found.origin, bytes: source.size, blksize: params.blksize, windowsize: params.windowsize,
-        abort: async () => undefined,
-      };
       const owned = source;
       const settings = { blksize: params.blksize, windowsize: params.windowsize, retries: this.config.retries, oack };
+      const describe = { key, client, file, origin: found.origin, bytes: source.size, blksize: params.blksize, windowsize: params.windowsize };
+      let entry: TransferEntry;
       if (this.pool && this.pool.liveThreads > 0) {
         source = null;
-        this.transfers.set(key, entry);
         const handle = this.pool.run(
           { client, family: this.family, listenAddress: this.config.listenAddress, source: owned.handoff(), timeoutMs: params.timeoutMs, settings },
           (end, setupFailed) => {
             // The thread has stopped reading the descriptor (or the thread is gone).
             void owned.close().catch(() => undefined);
-            if (setupFailed) this.setupFailed(socket, entry, end.reason ?? 'socket setup failed');
-            else this.settle(entry, end);
+            if (!setupFailed || end.ok) return this.settle(entry, end);
+            if (this.transfers.get(key) === entry) this.transfers.delete(key);
+            this.failRequest(socket, client, file, end.reason);
           },
         );
-        entry.abort = handle.abort;
+        // The thread reports through a message, never before this line.
+        entry = { ...describe, abort: handle.abort };
+        this.transfers.set(key, entry);
       } else {
-        const transferSocket = this.socketFactory(this.family);
-        try {
-          await transferSocket.bind(0, this.config.listenAddress);
-          await transferSocket.connect(client);
-        } catch (err) {
-          await transferSocket.close();
-          throw err;
-        }
-        const runner = new TransferRunner({
-          socket: transferSocket, source: owned, timeoutMs: params.timeoutMs, timer: this.timerFactory,
-          state: new TransferState(owned, settings), onEnd: (end) => this.settle(entry, end),
+        const runner = await openTransfer({
+          socket: this.socketFactory(this.family), listenAddress: this.config.listenAddress, client, source: owned, settings,
+          timeoutMs: params.timeoutMs, timer: this.timerFactory, onEnd: (end) => this.settle(entry, end),
         });
         source = null;
-        entry.abort = (reason) => runner.abort(reason);
+        entry = { ...describe, abort: (reason) => runner.abort(reason) };
         this.transfers.set(key, entry);
         runner.begin();
       }
@@ -337,9 +327,7 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
         this.refuse(socket, client, err.tftpCode, err.message, request);
         return;
       }
-      this.counters.refused++;
-      this.logger.warn({ client, file, err: err instanceof Error ? err.message : String(err) }, 'tftp request failed');
-      socket.send(encodeError(TftpErrorCode.NOT_DEFINED, 'internal error'), client);
+      this.failRequest(socket, client, file, err instanceof Error ? err.message : String(err));
     }
   }
 
@@ -374,18 +362,17 @@ export class TftpServer extends EventEmitter<TftpServerEvents> {
       this.emitSafely('transfer', record);
     } else {
       this.counters.errors++;
-      const record: TftpFailedTransferRecord = { client: entry.client, file: entry.file, reason: end.reason ?? 'unknown', ms: end.ms };
+      const record: TftpFailedTransferRecord = { client: entry.client, file: entry.file, reason: end.reason, ms: end.ms };
       this.logger.warn({ ...record }, 'tftp transfer failed');
       this.emitSafely('transferFailed', record);
     }
   }
 
-  /** A transfer thread could not open the transfer's socket: answered like any request that fails before data. */
-  private setupFailed(socket: TftpSocket, entry: TransferEntry, reason: string): void {
-    if (this.transfers.get(entry.key) === entry) this.transfers.delete(entry.key);
+  /** A request that failed before any data (not a refusal: an internal error, a transfer socket that would not open). */
+  private failRequest(socket: TftpSocket, client: UdpPeer, file: string | undefined, reason: string): void {
     this.counters.refused++;
-    this.logger.warn({ client: entry.client, file: entry.file, err: reason }, 'tftp request failed');
-    if (this.socket === socket) socket.send(encodeError(TftpErrorCode.NOT_DEFINED, 'internal error'), entry.client);
+    this.logger.warn({ client, file, err: reason }, 'tftp request failed');
+    if (this.socket === socket) socket.send(encodeError(TftpErrorCode.NOT_DEFINED, 'internal error'), client);
   }
 
   /** A listener that throws must not take a transfer (or the process) down with it. */

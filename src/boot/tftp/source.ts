@@ -50,7 +50,8 @@ export class BufferSource implements BlockSource {
 const READ_AHEAD_BYTES = 64 * 1024;
 
 export class FileSource implements BlockSource {
-  private readonly cache: Buffer;
+  /** Allocated at the first read: a source only handed to a transfer thread never reads. */
+  private cache: Buffer | null = null;
   private cacheStart = 0;
   private cacheLength = 0;
 
@@ -61,9 +62,7 @@ export class FileSource implements BlockSource {
     readonly size: number,
     readonly path: string,
     private readonly ownsFd = true,
-  ) {
-    this.cache = Buffer.allocUnsafe(Math.max(1, Math.min(READ_AHEAD_BYTES, size)));
-  }
+  ) {}
 
   /** Opens a regular file; the size is fixed at open time (a file that shrinks mid-transfer fails it). */
   static async open(path: string): Promise<FileSource> {
@@ -104,12 +103,13 @@ export class FileSource implements BlockSource {
       const at = position + done;
       if (at < this.cacheStart || at >= this.cacheStart + this.cacheLength) this.fill(at);
       const n = Math.min(length - done, this.cacheStart + this.cacheLength - at);
-      this.cache.copy(target, targetOffset + done, at - this.cacheStart, at - this.cacheStart + n);
+      this.cache!.copy(target, targetOffset + done, at - this.cacheStart, at - this.cacheStart + n);
       done += n;
     }
   }
 
   private fill(position: number): void {
+    this.cache ??= Buffer.allocUnsafe(Math.max(1, Math.min(READ_AHEAD_BYTES, this.size)));
     const want = Math.min(this.cache.length, this.size - position);
     let got = 0;
     while (got < want) {

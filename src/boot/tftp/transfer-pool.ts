@@ -19,7 +19,7 @@ export type ThreadMessage = { op: 'start'; id: number; job: ThreadTransferJob } 
 /** `setupFailed`: the thread could not bind or connect the transfer's socket; nothing was sent. */
 export type ThreadReply = { op: 'end'; id: number; setupFailed: boolean; end: TransferEnd };
 
-export type ThreadTransferCallback = (end: TransferEnd, setupFailed: boolean) => void;
+type ThreadTransferCallback = (end: TransferEnd, setupFailed: boolean) => void;
 
 interface PendingTransfer {
   onEnd: ThreadTransferCallback;

@@ -1,19 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { encodeError, TftpErrorCode } from './packet.js';
 import type { BlockSource } from './source.js';
-import type { RetransmitTimer, TftpSocket, TimerFactory } from './socket.js';
-import type { TransferState, TransferStep } from './transfer.js';
+import type { RetransmitTimer, TftpSocket, TimerFactory, UdpPeer } from './socket.js';
+import { TransferState, type TransferSettings, type TransferStep } from './transfer.js';
 
 /** How a transfer ended, as reported to whoever started it (the server, or a transfer thread's parent). */
-export interface TransferEnd {
-  ok: boolean;
-  ms: number;
-  /** Why it failed; null when it completed. */
-  reason: string | null;
-  retransmits: number;
-}
+export type TransferEnd = { ms: number; retransmits: number } & ({ ok: true } | { ok: false; reason: string });
 
-export interface TransferRunnerInit {
+type Outcome = { ok: true } | { ok: false; reason: string };
+
+interface TransferRunnerInit {
   /** The transfer's own socket (its TID), bound and connected to the client. Closed by the runner. */
   socket: TftpSocket;
   state: TransferState;
@@ -74,7 +70,7 @@ export class TransferRunner {
       case 'ignore':
         break;
       case 'completed':
-        void this.finish({ ok: true, reason: null }, []);
+        void this.finish({ ok: true }, []);
         break;
       case 'failed':
         void this.finish({ ok: false, reason: step.reason }, step.packets);
@@ -82,7 +78,7 @@ export class TransferRunner {
     }
   }
 
-  private finish(outcome: { ok: boolean; reason: string | null }, farewell: Buffer[]): Promise<void> {
+  private finish(outcome: Outcome, farewell: Buffer[]): Promise<void> {
     if (this.ended) return this.ended;
     this.timer.cancel();
     const ms = Math.round((performance.now() - this.startedAt) * 1000) / 1000;
@@ -100,4 +96,30 @@ export class TransferRunner {
     })();
     return this.ended;
   }
+}
+
+/**
+ * Opens a transfer's own socket (bound to `listenAddress`, connected to the client) and the runner
+ * around it, ready to `begin`. The server's event loop and the transfer threads both start
+ * transfers this way. Throws, with the socket closed, when the socket cannot be opened.
+ */
+export async function openTransfer(init: {
+  socket: TftpSocket;
+  listenAddress: string;
+  client: UdpPeer;
+  source: BlockSource;
+  settings: TransferSettings;
+  timeoutMs: number;
+  timer: TimerFactory;
+  onEnd: (end: TransferEnd) => void;
+}): Promise<TransferRunner> {
+  const { socket, source } = init;
+  try {
+    await socket.bind(0, init.listenAddress);
+    await socket.connect(init.client);
+  } catch (err) {
+    await socket.close();
+    throw err;
+  }
+  return new TransferRunner({ socket, source, state: new TransferState(source, init.settings), timeoutMs: init.timeoutMs, timer: init.timer, onEnd: init.onEnd });
 }

@@ -6,8 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { dgramSocketFactory, systemTimerFactory } from './socket.js';
 import { sourceFromHandoff } from './source.js';
-import { TransferRunner } from './transfer-runner.js';
-import { TransferState } from './transfer.js';
+import { openTransfer, type TransferRunner } from './transfer-runner.js';
 import type { ThreadMessage, ThreadReply } from './transfer-pool.js';
 
 const port = parentPort!;
@@ -18,19 +17,10 @@ const reply = (message: ThreadReply): void => port.postMessage(message);
 
 async function start(m: Extract<ThreadMessage, { op: 'start' }>): Promise<void> {
   const { id, job } = m;
-  const socket = dgramSocketFactory(job.family);
-  try {
-    await socket.bind(0, job.listenAddress);
-    await socket.connect(job.client);
-  } catch (err) {
-    await socket.close();
-    reply({ op: 'end', id, setupFailed: true, end: { ok: false, ms: 0, reason: err instanceof Error ? err.message : String(err), retransmits: 0 } });
-    return;
-  }
-  const source = sourceFromHandoff(job.source);
-  const state = new TransferState(source, { ...job.settings, oack: job.settings.oack ? Buffer.from(job.settings.oack) : null });
-  const runner = new TransferRunner({
-    socket, state, source, timeoutMs: job.timeoutMs, timer: systemTimerFactory,
+  const runner = await openTransfer({
+    socket: dgramSocketFactory(job.family), listenAddress: job.listenAddress, client: job.client, source: sourceFromHandoff(job.source),
+    settings: { ...job.settings, oack: job.settings.oack ? Buffer.from(job.settings.oack) : null },
+    timeoutMs: job.timeoutMs, timer: systemTimerFactory,
     onEnd: (end) => {
       running.delete(id);
       reply({ op: 'end', id, setupFailed: false, end });
@@ -49,8 +39,10 @@ async function start(m: Extract<ThreadMessage, { op: 'start' }>): Promise<void> 
 port.on('message', (m: ThreadMessage) => {
   switch (m.op) {
     case 'start':
+      // A socket that would not open: nothing was sent to the client.
       start(m).catch((err: unknown) => {
         running.delete(m.id);
+        abortedEarly.delete(m.id);
         reply({ op: 'end', id: m.id, setupFailed: true, end: { ok: false, ms: 0, reason: err instanceof Error ? err.message : String(err), retransmits: 0 } });
       });
       break;

@@ -39,6 +39,16 @@ describe.each(testDatabases())('boot lookup and boot writers on %s', (dialect) =
     expect(lookup.byMac('52:54:00:ff:ff:ff')).toBeNull();
   });
 
+  it('stop resolves only after a refresh in progress has finished (so the caller may close the database)', async () => {
+    const lookup = createDbBootLookup(t.knex, { subnets });
+    await lookup.start();
+    let refreshed = false;
+    const running = lookup.refresh(true).then(() => { refreshed = true; });
+    await lookup.stop();
+    expect(refreshed).toBe(true);
+    await running;
+  });
+
   it('reloads only when the change marker moves, including on deletion', async () => {
     const lookup = createDbBootLookup(t.knex, { subnets });
     await lookup.start();

@@ -265,6 +265,16 @@ describeWithClients('TFTP transfers in worker threads', () => {
 
   it('serves many concurrent transfers spread over the threads', async () => {
     const server = await serve(2);
+    // Count the transfers each thread is handed (the pool's workers, as the pool's own test reaches them).
+    const workers = (server as unknown as { pool: { slots: { worker: { postMessage(m: { op: string }): void } }[] } }).pool.slots.map((s) => s.worker);
+    const handed = workers.map(() => 0);
+    workers.forEach((w, i) => {
+      const post = w.postMessage.bind(w);
+      w.postMessage = (m) => {
+        if (m.op === 'start') handed[i]!++;
+        post(m);
+      };
+    });
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         runClient('curl', ['-sS', '--tftp-blksize', '1468', '-o', join(dir, `c${i}.bin`), `tftp://127.0.0.1:${server.address().port}/big.bin`]),
@@ -274,5 +284,7 @@ describeWithClients('TFTP transfers in worker threads', () => {
     for (let i = 0; i < 20; i++) expect(sha256(readFileSync(join(dir, `c${i}.bin`)))).toBe(sha256(file));
     await waitFor(() => server.stats().completed === 20 && server.stats().active === 0, 2000, 'the transfers to be counted', 10);
     expect(server.stats()).toMatchObject({ completed: 20, active: 0 });
+    expect(handed.reduce((a, b) => a + b)).toBe(20);
+    expect(Math.min(...handed)).toBeGreaterThanOrEqual(5);
   });
 });
