@@ -42,7 +42,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import { createApp } from '../src/api/app.js';
 import { buildRuntime, buildWorker } from '../src/cli/runtime.js';
 import { loadConfig } from '../src/config/load.js';
@@ -50,6 +49,7 @@ import { createLogger } from '../src/log.js';
 import { SecretBox } from '../src/secrets/secret-box.js';
 import { TokenService } from '../src/tokens/service.js';
 import { startSimSite } from '../src/lab/sim-site.js';
+import { startLabThread } from '../src/lab/thread-calls.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/databases.js';
 import { postOrders, type OrderClientJob } from './orders-client-thread.js';
 
@@ -170,7 +170,7 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
   const config = loadConfig({ env: {}, flags: { dataDir: dir } });
   const machineErrors: string[] = [];
   const rt = buildRuntime({ config, knex: db.knex, secrets });
-  const site = await startSimSite({ knex: db.knex, secrets, logger, count: N, installMs: 0, tftpBlksize: Number(process.env.TFTP_BLKSIZE ?? 8192), ...(process.env.TFTP_MAX_BLKSIZE ? { tftpMaxBlksize: Number(process.env.TFTP_MAX_BLKSIZE) } : {}), ...(process.env.BOOT_THREAD ? { bootThread: { target: db.target } } : { onBootActivity: (events) => rt.wakeups.machineActivity(events) }), hardwareThread: !process.env.SIM_INPROCESS, onEvent: (e) => { hist[e.event] = (hist[e.event] ?? 0) + 1; if (process.env.BENCH_DEBUG) (simEvents[e.serial] ??= []).push({ event: `${e.event}${e.event === 'callback' ? `:${e.detail}` : e.event === 'dhcp' ? `:${e.detail.split(' ')[0]}` : ''}`, at: e.at.getTime() }); if (e.event === 'error') machineErrors.push(`${e.serial}: ${e.detail}`); } });
+  const site = await startSimSite({ knex: db.knex, secrets, logger, count: N, installMs: 0, tftpBlksize: Number(process.env.TFTP_BLKSIZE ?? 8192), ...(process.env.TFTP_MAX_BLKSIZE ? { tftpMaxBlksize: Number(process.env.TFTP_MAX_BLKSIZE) } : {}), ...(process.env.BOOT_THREAD ? { bootThread: { target: db.target } } : { onBootActivity: rt.wakeups.machineActivity }), hardwareThread: !process.env.SIM_INPROCESS, onEvent: (e) => { hist[e.event] = (hist[e.event] ?? 0) + 1; if (process.env.BENCH_DEBUG) (simEvents[e.serial] ??= []).push({ event: `${e.event}${e.event === 'callback' ? `:${e.detail}` : e.event === 'dhcp' ? `:${e.detail.split(' ')[0]}` : ''}`, at: e.at.getTime() }); if (e.event === 'error') machineErrors.push(`${e.serial}: ${e.detail}`); } });
   const hist: Record<string, number> = {};
   const simEvents: Record<string, { event: string; at: number }[]> = {};
   if (process.env.BENCH_DEBUG) setInterval(async () => console.error(JSON.stringify(hist), JSON.stringify(await db.knex('machine_events').select('event').count({ n: '*' }).groupBy('event')), JSON.stringify(await db.knex('workflows').select('step_index').count({ n: '*' }).groupBy('step_index'))), 3000).unref();
@@ -183,17 +183,10 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const token = (await new TokenService({ knex: db.knex }).create({ name: 'bench', role: 'pipeline' }, { name: 'bench' })).token;
   // The order pipeline's HTTP clients run in a thread of their own (CLIENT_INPROCESS=1: on Anvil's thread).
+  const clients = process.env.CLIENT_INPROCESS ? null : startLabThread(import.meta.url, 'orders-client-thread', null);
   const post = async (prefix: string, profile: string): Promise<{ ids: string[]; seconds: number }> => {
     const job: OrderClientJob = { url, token, prefix, profile, n: N, concurrency: CONCURRENCY, sshKey: SSH_KEY };
-    if (process.env.CLIENT_INPROCESS) return postOrders(job);
-    const thread = new Worker(new URL('./orders-client-thread.ts', import.meta.url), { workerData: job });
-    const reply = await new Promise<{ ok: boolean; ids?: string[]; seconds?: number; error?: string }>((resolve, reject) => {
-      thread.once('message', resolve);
-      thread.once('error', reject);
-    });
-    await thread.terminate();
-    if (!reply.ok) throw new Error(reply.error);
-    return { ids: reply.ids!, seconds: reply.seconds! };
+    return clients ? ((await clients.call('post', job)) as { ids: string[]; seconds: number }) : postOrders(job);
   };
   try {
     // Phase 1, the API alone (worker idle): orders for a profile no machine has, then cancelled.
@@ -249,6 +242,7 @@ async function runOn(dialect: 'sqlite' | 'postgres'): Promise<Record<string, unk
       event_loop_delay_ms: { p50: +(loopDelay.percentile(50) / 1e6).toFixed(1), p99: +(loopDelay.percentile(99) / 1e6).toFixed(1), max: +(loopDelay.max / 1e6).toFixed(1) },
     };
   } finally {
+    await clients?.stop();
     stop.abort();
     await runningRef.p.catch(() => undefined);
     await new Promise<void>((r) => {

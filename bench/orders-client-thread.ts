@@ -1,9 +1,11 @@
 /**
  * The order pipeline's side of bench/orders-200.ts: `concurrency` clients POST `n` orders to Anvil's
  * API. Its HTTP client work is the pipeline's, not Anvil's, so the benchmark runs it in a worker
- * thread of its own (this module is that thread's entry; the main thread only imports postOrders).
+ * thread of its own (this module is that thread's entry, through src/lab/thread-calls.ts; the main
+ * thread only imports postOrders).
  */
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
+import { serveLabThreadCalls } from '../src/lab/thread-calls.js';
 
 export interface OrderClientJob {
   url: string;
@@ -39,9 +41,4 @@ export async function postOrders(job: OrderClientJob): Promise<{ ids: string[]; 
   return { ids, seconds: (performance.now() - t) / 1000 };
 }
 
-if (!isMainThread && parentPort && (workerData as Partial<OrderClientJob> | null)?.url) {
-  postOrders(workerData as OrderClientJob).then(
-    (result) => parentPort!.postMessage({ ok: true, ...result }),
-    (err: unknown) => parentPort!.postMessage({ ok: false, error: err instanceof Error ? err.message : String(err) }),
-  );
-}
+if (!isMainThread) serveLabThreadCalls({ post: (job) => postOrders(job as OrderClientJob), stop: () => undefined });

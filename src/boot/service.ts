@@ -167,6 +167,12 @@ export interface BootService {
   stop(): Promise<void>;
 }
 
+/** The DHCP and TFTP ports a started boot role listens on (simulated machines are pointed at them). */
+export function bootPorts(boot: BootService): { dhcpPort: number; tftpPort: number } {
+  if (!boot.dhcp || !boot.tftp) throw new Error('the boot role runs no DHCP or no TFTP server');
+  return { dhcpPort: boot.dhcp.ports()[0]!, tftpPort: boot.tftp.address().port };
+}
+
 export function createBootService(opts: BootServiceOptions): BootService {
   const config = parseBootConfig(opts.config.boot);
   const log = opts.logger.child({ role: 'boot' });

@@ -19,6 +19,28 @@ export function processIo(): CliIo {
   };
 }
 
+/**
+ * What stops a long-running command: the io's own signal (tests), or else SIGINT/SIGTERM, reported
+ * to `onSignal`. `dispose` removes the process listeners.
+ */
+export function stopSignal(io: CliIo, onSignal?: (sig: NodeJS.Signals) => void): { signal: AbortSignal; dispose(): void } {
+  if (io.signal) return { signal: io.signal, dispose: () => undefined };
+  const stop = new AbortController();
+  const handler = (sig: NodeJS.Signals): void => {
+    onSignal?.(sig);
+    stop.abort();
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return {
+    signal: stop.signal,
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
 /** A pino destination that writes log lines to the run's stderr. */
 export function logDestination(io: CliIo): DestinationStream {
   return { write: (line: string) => io.stderr(line) };

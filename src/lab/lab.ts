@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { parse, stringify } from 'yaml';
 import { createApp } from '../api/app.js';
 import { BmcRegistry } from '../bmc/registry.js';
-import { createBootService, type BootService } from '../boot/service.js';
+import { bootPorts, createBootService, type BootService } from '../boot/service.js';
 import { buildRuntime, buildWorker, type Runtime, type WorkerParts } from '../cli/runtime.js';
 import { openCliContext, type CliContext } from '../cli/context.js';
 import { loadConfig } from '../config/load.js';
@@ -286,10 +286,10 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     const apiUrl = `http://127.0.0.1:${apiPort}`;
 
     // boot role: DHCP, TFTP and HTTP on loopback.
-    const boot = createBootService({ config: { boot: config.boot, dataDir }, knex: ctx.knex, logger, onActivity: (events) => runtime.wakeups.machineActivity(events) });
+    const boot = createBootService({ config: { boot: config.boot, dataDir }, knex: ctx.knex, logger, onActivity: runtime.wakeups.machineActivity });
     await boot.start(stop.signal);
     cleanups.push(() => boot.stop());
-    const endpoints = { serverAddress: '127.0.0.1', dhcpPort: boot.dhcp!.ports()[0]!, tftpPort: boot.tftp!.address().port };
+    const endpoints = { serverAddress: '127.0.0.1', ...bootPorts(boot) };
 
     // worker role, with the lab's short timeouts.
     const worker: WorkerParts = buildWorker(runtime, logger.child({ role: 'worker' }), labTimeouts(speed, installMs));

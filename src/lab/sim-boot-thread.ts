@@ -3,7 +3,7 @@
  * own, telling workers about boot activity only through the database, as a separate process would.
  */
 import { workerData } from 'node:worker_threads';
-import { createBootService } from '../boot/service.js';
+import { bootPorts, createBootService } from '../boot/service.js';
 import { connect } from '../db/connect.js';
 import { createLogger } from '../log.js';
 import { databaseWakeups } from '../provisioning/wakeups.js';
@@ -14,12 +14,12 @@ const data = workerData as SimBootThreadData;
 const logger = createLogger({ level: 'error' });
 const knex = connect(data.target);
 const wakeups = databaseWakeups(knex, { logger });
-const boot = createBootService({ config: data.config, knex, logger, onActivity: (events) => wakeups.machineActivity(events) });
+const boot = createBootService({ config: data.config, knex, logger, onActivity: wakeups.machineActivity });
 
 serveLabThreadCalls({
   async start() {
     await boot.start();
-    return { dhcpPort: boot.dhcp!.ports()[0]!, tftpPort: boot.tftp!.address().port };
+    return bootPorts(boot);
   },
   async stop() {
     await boot.stop().catch(() => undefined);

@@ -1,6 +1,6 @@
 import type { BootServiceOptions } from '../boot/service.js';
 import type { DatabaseTarget } from '../db/connect.js';
-import { startLabThread } from './thread-calls.js';
+import { openLabThread } from './thread-calls.js';
 
 export interface SimBootThreadData {
   target: DatabaseTarget;
@@ -12,12 +12,10 @@ export interface SimBootThreadData {
  * of a boot-only `anvil serve --roles boot` process (sim-boot-thread.ts is its entry).
  */
 export async function startSimBootThread(data: SimBootThreadData): Promise<{ ports: { dhcpPort: number; tftpPort: number }; stop(): Promise<void> }> {
-  const thread = startLabThread(import.meta.url, 'sim-boot-thread', data);
   try {
-    const ports = (await thread.call('start')) as { dhcpPort: number; tftpPort: number };
-    return { ports, stop: () => thread.stop() };
+    const thread = await openLabThread<{ dhcpPort: number; tftpPort: number }>(import.meta.url, 'sim-boot-thread', data);
+    return { ports: thread.started, stop: () => thread.stop() };
   } catch (err) {
-    await thread.stop();
     throw new Error(`simulated boot role did not start: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

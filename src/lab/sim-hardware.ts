@@ -1,7 +1,7 @@
 import type { BmcEndpoint } from '../bmc/driver.js';
 import { startRedfishSimFleet, type RedfishSimFleet } from './redfish-sim/index.js';
 import { LabDhcpSegment, SimulatedMachine, type LabBootEndpoints, type MachineEvent } from './pxe-machine.js';
-import { startLabThread } from './thread-calls.js';
+import { openLabThread } from './thread-calls.js';
 
 /**
  * The simulated hardware of a site: `count` Redfish BMCs (HTTPS) with a simulated server behind
@@ -79,19 +79,12 @@ export async function startSimHardware(opts: SimHardwareOptions, onEvent?: (e: M
  * TypeScript hooks, from the sources, Jest included).
  */
 export async function startSimHardwareThread(opts: SimHardwareOptions, onEvent?: (e: MachineEvent) => void): Promise<SimHardware> {
-  const thread = startLabThread(import.meta.url, 'sim-hardware-thread', opts, (e) => {
+  const thread = await openLabThread<{ machines: SimMachineInfo[]; clientPort: number }>(import.meta.url, 'sim-hardware-thread', opts, (e) => {
     const event = e as Omit<MachineEvent, 'at'> & { at: number };
     onEvent?.({ ...event, at: new Date(event.at) });
   });
-  let started: { machines: SimMachineInfo[]; clientPort: number };
-  try {
-    started = (await thread.call('start')) as typeof started;
-  } catch (err) {
-    await thread.stop();
-    throw err;
-  }
   return {
-    ...started,
+    ...thread.started,
     servers: [],
     fleet: null,
     async attach(boot) {

@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { createBootService, type BootService, type BootServiceOptions } from '../boot/service.js';
+import { bootPorts, createBootService, type BootService, type BootServiceOptions } from '../boot/service.js';
 import type { DatabaseTarget } from '../db/connect.js';
 import type { BootActivityListener } from '../boot/lookup.js';
 import { InventoryService } from '../inventory/service.js';
@@ -61,7 +61,7 @@ export interface SimSiteOptions {
 }
 
 /** The boot role's configuration for a simulated site on loopback. */
-export function simBootConfig(site: string, clientPort: number, tftpMaxBlksize?: number): BootServiceOptions['config'] {
+function simBootConfig(site: string, clientPort: number, tftpMaxBlksize?: number): BootServiceOptions['config'] {
   return {
     boot: {
       interface: 'lo',
@@ -140,12 +140,12 @@ export async function startSimSite(opts: SimSiteOptions): Promise<SimSite> {
       cleanups.push(() => thread.stop());
       ports = thread.ports;
     } else {
-      const onActivity = opts.onBootActivity ?? ((wakeups) => (events: Parameters<BootActivityListener>[0]) => wakeups.machineActivity(events))(databaseWakeups(opts.knex, { logger: opts.logger }));
+      const onActivity = opts.onBootActivity ?? databaseWakeups(opts.knex, { logger: opts.logger }).machineActivity;
       const started = createBootService({ config: bootConfig, knex: opts.knex, logger: opts.logger, onActivity });
       boot = started;
       await started.start();
       cleanups.push(() => started.stop());
-      ports = { dhcpPort: started.dhcp!.ports()[0]!, tftpPort: started.tftp!.address().port };
+      ports = bootPorts(started);
     }
     await hardware.attach({ serverAddress: '127.0.0.1', ...ports });
     const rows = (await opts.knex('machines').where({ site_id: opts.knex('sites').where({ code: site }).select('id') }).select('id', 'serial')) as { id: string; serial: string }[];

@@ -2,7 +2,8 @@ import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { workerThreadEntry } from '../paths.js';
 
 /**
- * Request/reply with a lab worker thread (the simulated hardware, a simulated site's boot role):
+ * Request/reply with a lab worker thread (the simulated hardware, a simulated site's boot role, the
+ * benchmark's order clients):
  * `call(op, arg)` resolves with what the thread's handler returned, or rejects with its error, or
  * at once once the thread has died, so a stop never waits on a thread that is gone. The thread may
  * also post events (`emit` on its side).
@@ -52,6 +53,20 @@ export function startLabThread(moduleUrl: string, entry: string, workerData: unk
       await worker.terminate();
     },
   };
+}
+
+/**
+ * Starts a lab thread and calls its `start`, whose result is returned with the thread; if `start`
+ * fails, the thread is stopped and the error rethrown.
+ */
+export async function openLabThread<T>(moduleUrl: string, entry: string, workerData: unknown, onEvent?: (event: unknown) => void): Promise<LabThread & { started: T }> {
+  const thread = startLabThread(moduleUrl, entry, workerData, onEvent);
+  try {
+    return { ...thread, started: (await thread.call('start')) as T };
+  } catch (err) {
+    await thread.stop();
+    throw err;
+  }
 }
 
 /** The thread's side: answers each call with `handlers[op](arg)`; `emit` posts an event to the parent. */

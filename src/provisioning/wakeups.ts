@@ -100,12 +100,13 @@ export class WorkerWakeups {
   /**
    * Boot activity, as the boot role reports it (any events; those no workflow waits for are
    * ignored). Never throws and never blocks the caller: the database write runs in the background.
+   * A bound function, so it can be handed to the boot role as its activity listener as it is.
    */
-  machineActivity(events: readonly MachineActivity[]): void {
+  readonly machineActivity = (events: readonly MachineActivity[]): void => {
     for (const [reason, ids] of machinesToWake(events)) {
       this.wakeMachines(ids, reason).catch((err: unknown) => this.logger?.warn({ err, machines: ids.length }, 'waking workflows failed; they will notice at their next poll'));
     }
-  }
+  };
 
   /**
    * Makes the live workflows of these machines due now. Returns how many were woken. With a

@@ -54,15 +54,15 @@ export function loadPreviousKeyFile(dataDir: string): Buffer[] {
  * Replaces `<dataDir>/secret.key` with a new random key, after appending the old one to
  * `secret.key.previous` (so values it sealed still open until they are re-sealed). The new key is
  * written beside the old file and renamed over it: a crash leaves either the old or the new key in
- * place, and the old one is already in the previous-keys file before the rename. With
- * `expectedKeyId`, a file that no longer holds that key (rotated meanwhile) is left alone.
+ * place, and the old one is already in the previous-keys file before the rename. A file that no
+ * longer holds `expectedKeyId`, the key this process started with (rotated meanwhile), is left alone.
  */
-export function rotateKeyFile(dataDir: string, expectedKeyId?: string): { previous: Buffer; key: Buffer; path: string } {
+export function rotateKeyFile(dataDir: string, expectedKeyId: string): { previous: Buffer; key: Buffer; path: string } {
   const path = join(dataDir, KEY_FILE_NAME);
   if (!existsSync(path)) throw new Error(`${path} does not exist: there is no key file to rotate`);
   const previous = decodeSecretKey(readFileSync(path, 'utf8'), path);
   // Another rotation got there first: refuse before anything is written.
-  if (expectedKeyId !== undefined && keyIdOf(previous) !== expectedKeyId) {
+  if (keyIdOf(previous) !== expectedKeyId) {
     throw new Error(`${path} holds key ${keyIdOf(previous)}, not ${expectedKeyId} which this process started with; run anvil secrets status`);
   }
   const previousPath = join(dataDir, PREVIOUS_KEYS_FILE_NAME);

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { writeAudit, type Actor } from '../db/repositories/audit.js';
-import { sealedKeyId, type SecretBox } from './secret-box.js';
+import { sealedKeyId, sealedPrefix, type SecretBox } from './secret-box.js';
 
 /**
  * Every column that holds values sealed by SecretBox. A new sealed column must be added here, or a
@@ -14,7 +14,7 @@ export const SEALED_COLUMNS: readonly { table: string; id: string; column: strin
   { table: 'notifications', id: 'id', column: 'payload' },
 ];
 
-const SEALED_FORM = 'v1:%';
+const SEALED_FORM = `${sealedPrefix()}%`;
 
 export interface SealedColumnStatus {
   table: string;
@@ -67,7 +67,7 @@ export interface ResealResult {
 export async function resealAll(knex: Knex, box: SecretBox, actor: Actor, opts: { batchSize?: number } = {}): Promise<ResealResult> {
   const batchSize = opts.batchSize ?? 500;
   const result: ResealResult = { resealed: 0, failed: [], raced: 0 };
-  const current = `v1:${box.keyId}:%`;
+  const current = `${sealedPrefix(box.keyId)}%`;
   for (const { table, id, column } of SEALED_COLUMNS) {
     let after: string | null = null;
     for (;;) {

@@ -22,7 +22,7 @@ export class SecretBox {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.keyId)!, iv);
     const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return `v1:${this.keyId}:${Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64')}`;
+    return `${sealedPrefix(this.keyId)}${Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64')}`;
   }
 
   open(sealed: string): string {
@@ -41,6 +41,11 @@ export class SecretBox {
   get keyIds(): string[] {
     return [...this.keys.keys()];
   }
+}
+
+/** How stored values sealed with `keyId` begin, or any sealed value without one (a SQL LIKE pattern is this plus `%`). */
+export function sealedPrefix(keyId?: string): string {
+  return keyId === undefined ? 'v1:' : `v1:${keyId}:`;
 }
 
 /** The parts of a stored value (`v1:<key id>:<payload>`), or null when it is not a sealed value. */

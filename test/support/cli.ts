@@ -21,7 +21,7 @@ export function recordingIo(env: NodeJS.ProcessEnv, signal?: AbortSignal): { io:
   return { io: { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env, ...(signal ? { signal } : {}) }, out, err };
 }
 
-export function cliResult(code: number, out: string[], err: string[]): CliRun {
+function cliResult(code: number, out: string[], err: string[]): CliRun {
   const stderr = err.join('');
   return { code, stdout: out.join(''), stderr, messages: stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{')) };
 }

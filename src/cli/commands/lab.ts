@@ -1,7 +1,7 @@
 import { startLab } from '../../lab/lab.js';
 import { LabView } from '../../lab/view.js';
 import { parseCommandArgs } from '../args.js';
-import { UsageError } from '../io.js';
+import { stopSignal, UsageError } from '../io.js';
 import type { CommandRun } from './types.js';
 import { untilAborted } from '../../clock.js';
 
@@ -56,11 +56,12 @@ export const runLab: CommandRun = async (argv, _flags, env) => {
         '',
       ].join('\n'),
     );
-    if (io.signal) await untilAborted(io.signal);
-    else await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
+    const stop = stopSignal(io);
+    try {
+      await untilAborted(stop.signal);
+    } finally {
+      stop.dispose();
+    }
     return 0;
   } finally {
     view.detach();

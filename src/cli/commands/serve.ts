@@ -7,7 +7,7 @@ import { closeAll as closeAllBmcs } from '../../bmc/registry.js';
 import { UnavailableError } from '../../errors.js';
 import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
 import { openCliContext, type CliContext } from '../context.js';
-import { UsageError } from '../io.js';
+import { stopSignal, UsageError } from '../io.js';
 import { runServices, type RoleService } from '../services.js';
 import type { CommandRun } from './types.js';
 import { untilAborted } from '../../clock.js';
@@ -91,7 +91,7 @@ export function bootRoleService(ctx: CliContext, rt: Runtime): RoleService {
     name: 'boot',
     async start(signal) {
       // A worker in this process wakes at once for the boot activity its workflows wait on.
-      const boot = createBootService({ config: ctx.config, knex: ctx.knex, logger: ctx.logger, onActivity: (events) => rt.wakeups.machineActivity(events) });
+      const boot = createBootService({ config: ctx.config, knex: ctx.knex, logger: ctx.logger, onActivity: rt.wakeups.machineActivity });
       await boot.start(signal);
       if (boot.dhcp) rt.health.metrics.addDhcpSource('dhcp', () => boot.dhcp!.stats());
       if (boot.tftp) rt.health.metrics.addTftpSource('tftp', () => boot.tftp!.stats());
@@ -157,18 +157,7 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   log.info({ roles: config.roles, site: config.site, database: config.database.target.dialect }, 'starting');
   const services = roleServices(ctx, config.roles, log);
 
-  const stop = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    log.info({ signal: sig }, 'shutting down');
-    stop.abort();
-  };
-  if (env.io.signal) {
-    if (env.io.signal.aborted) stop.abort();
-    else env.io.signal.addEventListener('abort', () => stop.abort(), { once: true });
-  } else {
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  }
+  const stop = stopSignal(env.io, (sig) => log.info({ signal: sig }, 'shutting down'));
   try {
     await runServices(services, stop.signal, log);
     // Redfish sessions are deleted and IPMI sessions closed, so BMC session pools do not fill up.
@@ -176,8 +165,7 @@ export const runServe: CommandRun = async (argv, flags, env) => {
     log.info('stopped');
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     await ctx.close();
   }
 };

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.js';
 import { testDatabases } from '../../support/databases.js';
+import { waitFor } from '../../support/wait.js';
 import { recordingIo, runCli, useCliDatabase, type CliRun } from '../../support/cli.js';
 
 describe('anvil CLI without a database', () => {
@@ -125,12 +126,8 @@ describe.each(testDatabases())('anvil CLI on %s', (dialect) => {
     const stop = new AbortController();
     const { io, out, err } = recordingIo(cli.env, stop.signal);
     const serving = main(['serve', '--listen', '127.0.0.1:0', '--roles', 'api'], io);
-    let url: string | undefined;
-    // Poll (up to 10 s) for the line serve prints once it listens; the port is chosen by the OS.
-    for (let i = 0; i < 200 && !url; i++) {
-      url = /listening on (http:\/\/\S+)/.exec(out.join(''))?.[1];
-      if (!url) await new Promise((r) => setTimeout(r, 50));
-    }
+    // The line serve prints once it listens; the port is chosen by the OS.
+    const url = await waitFor(() => /listening on (http:\/\/\S+)/.exec(out.join(''))?.[1], 10_000, 'serve to listen', 50);
     expect(url).toBeDefined();
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);

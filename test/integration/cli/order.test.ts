@@ -1,33 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connect, migrateLatest } from '../../../src/db/connect.js';
 import { OrderService } from '../../../src/orders/orders.js';
-import { runCli } from '../../support/cli.js';
+import { useCliDatabase } from '../../support/cli.js';
+import { seedSite } from '../../support/seed.js';
 
 describe('anvil order CLI', () => {
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
+  const cli = useCliDatabase('sqlite', 'anvil-order-cli-');
+  const key = randomBytes(32).toString('base64');
   let orderId: string;
-  const run = (...argv: string[]) => runCli(argv, env);
+  const run = (...argv: string[]) => cli.run(argv, { ANVIL_SECRET_KEY: key, ANVIL_LOG_LEVEL: 'error' });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'anvil-order-cli-'));
-    const file = join(dir, 'anvil.sqlite');
-    env = { DATABASE_URL: `sqlite:${file}`, ANVIL_SECRET_KEY: randomBytes(32).toString('base64'), ANVIL_LOG_LEVEL: 'error' };
-    const knex = connect({ dialect: 'sqlite', location: file });
-    await migrateLatest(knex);
-    const ts = new Date().toISOString();
-    await knex('sites').insert({ id: 's', code: 'MA-NOU1', name: 'Nouacer', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', created_at: ts, updated_at: ts });
-    const { order } = await new OrderService({ knex }).createOrder({
+    await seedSite(cli.db.knex);
+    const { order } = await new OrderService({ knex: cli.db.knex }).createOrder({
       external_id: 'WHMCS-9', customer_id: 'cust-9', contact_email: 'c@example.com', hardware_profile: 'std', country: 'MA', os_image: 'debian-12',
-      hostname: 'srv9.example.com', root_password: true, support_tier: 'fully_managed', paid_at: ts,
+      hostname: 'srv9.example.com', root_password: true, support_tier: 'fully_managed', paid_at: new Date().toISOString(),
     }, 'cli-order-1', { name: 'test' });
     orderId = order.id;
-    await knex.destroy();
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('lists orders with their delivery clock and time left', async () => {
     const r = await run('order', 'list', '--status', 'received');

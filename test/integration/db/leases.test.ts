@@ -1,4 +1,5 @@
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
+import { seedSite } from '../../support/seed.js';
 import { claimLease, leaseHolder, releaseLease, renewLease, tryClaimLease, tryClaimLeaseRow, withLease } from '../../../src/db/leases.js';
 import { LockedError } from '../../../src/errors.js';
 
@@ -8,7 +9,7 @@ describe.each(testDatabases())('leases on %s', (dialect) => {
 
   beforeAll(async () => {
     const now = new Date().toISOString();
-    await t.knex('sites').insert({ id: 's', code: 'MA-NOU1', name: 'N', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', created_at: now, updated_at: now });
+    await seedSite(t.knex);
     await t.knex('machines').insert({ id: 'm-lease', serial: 'L1', hardware_profile: 'p', site_id: 's', created_at: now, updated_at: now });
   });
 

@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeAll } from '../../../src/bmc/registry.js';
-import { main } from '../../../src/cli/main.js';
-import type { CliIo } from '../../../src/cli/io.js';
 import { InventoryService } from '../../../src/inventory/service.js';
 import { startRedfishSimFleet, type RedfishSimFleet } from '../../../src/lab/redfish-sim/index.js';
 import { SecretBox } from '../../../src/secrets/secret-box.js';
 import { createTestDatabase, testDatabases, type TestDatabase } from '../../support/databases.js';
+import { runCli } from '../../support/cli.js';
 
 /** `anvil sweep` and `anvil incident` against a real database and a simulated Redfish BMC. */
 
@@ -18,13 +17,7 @@ describe.each(testDatabases())('anvil sweep / incident on %s', (dialect) => {
   let fleet: RedfishSimFleet;
   let env: NodeJS.ProcessEnv;
 
-  const run = async (argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: CliIo = { stdout: (s) => void out.push(s), stderr: (s) => void err.push(s), env };
-    const code = await main(argv, io);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  };
+  const run = (argv: string[]) => runCli(argv, env);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'anvil-health-cli-'));

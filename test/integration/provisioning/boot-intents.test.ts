@@ -1,4 +1,5 @@
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
+import { seedSite } from '../../support/seed.js';
 import { DeploymentService } from '../../../src/boot/deployments.js';
 import { DeploymentBootIntents } from '../../../src/provisioning/boot-intents.js';
 
@@ -7,7 +8,7 @@ describe.each(testDatabases())('provisioning view of the boot services on %s', (
 
   beforeAll(async () => {
     const ts = new Date().toISOString();
-    await t.knex('sites').insert({ id: 's', code: 'MA-NOU1', name: 'N', country: 'MA', city: 'Nouacer', timezone: 'Africa/Casablanca', created_at: ts, updated_at: ts });
+    await seedSite(t.knex);
     await t.knex('machines').insert({ id: 'm1', serial: 'M1', hardware_profile: 'p', site_id: 's', maintenance: false, created_at: ts, updated_at: ts });
   });
 
