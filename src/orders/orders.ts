@@ -123,34 +123,39 @@ export class OrderService {
    * Gives free machines to waiting orders, oldest payment first within each kind of order (hardware
    * profile and country; kinds never compete for a machine). Returns how many were allocated. Runs
    * on every worker pass and wake-up: with no order waiting it costs one indexed lookup; otherwise it
-   * reads the free capacity (one grouped query) and, per kind with a free machine, only that kind's
-   * oldest orders that a free machine could serve (their site, if they chose one, has one). With
-   * nothing free that is two queries however many orders wait, and orders of a sold-out kind or
-   * site never hide an order a free machine matches.
+   * reads the free capacity (one grouped query) and, in one more statement, each kind's oldest orders
+   * that a free machine could serve (their site, if they chose one, has one). With nothing free that
+   * is two queries however many orders wait, three with free machines nobody waits for, and orders of
+   * a sold-out kind or site never hide an order a free machine matches.
    * A site (or, for an order without a site, the whole kind) where an allocation found nothing is
    * not tried again in the same pass; a pass that allocated is followed at once by another.
    */
   async allocateWaiting(): Promise<number> {
     if (!(await this.knex('orders').where({ status: 'received' }).first('id'))) return 0;
-    const kinds = new Map<string, { hardwareProfile: string; country: string; sites: string[]; machines: number }>();
-    for (const f of await freeCapacity(this.knex)) {
-      const key = JSON.stringify([f.hardwareProfile, f.country]);
-      const kind = kinds.get(key) ?? { hardwareProfile: f.hardwareProfile, country: f.country, sites: [], machines: 0 };
-      kind.sites.push(f.siteCode);
-      kind.machines += f.machines;
-      kinds.set(key, kind);
-    }
+    const kinds = await freeCapacity(this.knex);
+    if (kinds.length === 0) return 0;
+    // Each kind's oldest orders, twice its free machines' worth (some are served or cancelled
+    // meanwhile, some wait for a site that fills up), all kinds in one statement.
+    const perKind = kinds.map((kind, i) =>
+      this.knex
+        .select('*')
+        .from(
+          this.knex('orders')
+            .where({ status: 'received', hardware_profile: kind.hardwareProfile, country: kind.country })
+            .andWhere((site) => site.whereNull('site_code').orWhereIn('site_code', kind.sites))
+            .orderBy([{ column: 'paid_at' }, { column: 'id' }])
+            .limit(Math.min(500, 2 * kind.machines))
+            .select('id', 'hardware_profile', 'country', 'site_code', 'paid_at')
+            .as(`k${i}`),
+        ),
+    );
+    const rows = (await this.knex.unionAll(perKind)) as { id: string; hardware_profile: string; country: string; site_code: string | null; paid_at: unknown }[];
+    const waiting = rows.map((r) => ({ ...r, paid: toIso(r.paid_at)! })).sort((x, y) => (x.paid < y.paid ? -1 : x.paid > y.paid ? 1 : x.id < y.id ? -1 : 1));
     let n = 0;
-    for (const kind of kinds.values()) {
-      // Twice the free machines: some orders are served or cancelled meanwhile, some wait for a site that fills up.
-      const waiting = (await this.knex('orders')
-        .where({ status: 'received', hardware_profile: kind.hardwareProfile, country: kind.country })
-        .andWhere((site) => site.whereNull('site_code').orWhereIn('site_code', kind.sites))
-        .orderBy([{ column: 'paid_at' }, { column: 'id' }])
-        .limit(Math.min(500, 2 * kind.machines))
-        .select('id', 'site_code')) as { id: string; site_code: string | null }[];
+    for (const kind of kinds) {
       const full = new Set<string>();
       for (const o of waiting) {
+        if (o.hardware_profile !== kind.hardwareProfile || o.country !== kind.country) continue;
         if (o.site_code !== null && full.has(o.site_code)) continue;
         const outcome = await allocate(this.knex, { orderId: o.id, hardwareProfile: kind.hardwareProfile, country: kind.country, siteCode: o.site_code }, this.clock.now().toISOString());
         if (outcome.machineId !== null) n++;

@@ -15,38 +15,46 @@ export interface AllocationRequest {
 
 const ALLOCATOR: Actor = { name: 'system:allocator' };
 
-/** Free machines per (hardware profile, country, site): what waiting orders could be given now. */
-export interface FreeCapacity {
-  hardwareProfile: string;
-  country: string;
-  siteCode: string;
-  machines: number;
-}
-
-/** One query: the allocatable machines, counted by profile and site (a hint; allocateMachine decides). */
-export async function freeCapacity(db: Knex): Promise<FreeCapacity[]> {
-  const rows = (await db('machines')
+/** Machines (joined with their site) that may be given to an order now: the one definition of "allocatable". */
+function allocatableMachines(db: Knex | Knex.Transaction) {
+  return db('machines')
     .join('sites', 'sites.id', 'machines.site_id')
     .where('machines.provision_state', 'available')
     .andWhere('machines.maintenance', false)
     .whereNotIn('machines.health', UNALLOCATABLE_HEALTH)
-    .whereNull('machines.order_id')
+    .whereNull('machines.order_id');
+}
+
+/** Free machines of one kind of order (hardware profile and country), and the sites they are at. */
+export interface FreeKind {
+  hardwareProfile: string;
+  country: string;
+  sites: string[];
+  machines: number;
+}
+
+/** One query: the allocatable machines, by kind and site (a hint; allocate decides). */
+export async function freeCapacity(db: Knex): Promise<FreeKind[]> {
+  const rows = (await allocatableMachines(db)
     .groupBy('machines.hardware_profile', 'sites.country', 'sites.code')
     .select({ hardware_profile: 'machines.hardware_profile', country: 'sites.country', site_code: 'sites.code' })
     .count({ n: '*' })) as { hardware_profile: string; country: string; site_code: string; n: number | string }[];
-  return rows.map((r) => ({ hardwareProfile: String(r.hardware_profile), country: String(r.country), siteCode: String(r.site_code), machines: Number(r.n) }));
+  const kinds = new Map<string, FreeKind>();
+  for (const r of rows) {
+    const key = JSON.stringify([r.hardware_profile, r.country]);
+    const kind = kinds.get(key) ?? { hardwareProfile: String(r.hardware_profile), country: String(r.country), sites: [], machines: 0 };
+    kind.sites.push(String(r.site_code));
+    kind.machines += Number(r.n);
+    kinds.set(key, kind);
+  }
+  return [...kinds.values()];
 }
 
 /** Machines that could serve the request right now, in a stable order. */
 function candidates(db: Knex | Knex.Transaction, req: AllocationRequest, limit: number) {
-  const q = db('machines')
-    .join('sites', 'sites.id', 'machines.site_id')
-    .where('machines.provision_state', 'available')
-    .andWhere('machines.maintenance', false)
-    .whereNotIn('machines.health', UNALLOCATABLE_HEALTH)
+  const q = allocatableMachines(db)
     .andWhere('machines.hardware_profile', req.hardwareProfile)
     .andWhere('sites.country', req.country)
-    .whereNull('machines.order_id')
     .orderBy('machines.id')
     .limit(limit)
     .pluck('machines.id');

@@ -119,7 +119,7 @@ describe.each(testDatabases())('allocating waiting orders on %s', (dialect) => {
     orders = new OrderService({ knex: t.knex });
   });
 
-  it('costs one query while nothing waits and two while nothing is free, and never lets orders for a sold-out profile hide a later order a free machine matches', async () => {
+  it('costs one query while nothing waits, two while nothing is free, three with free machines nobody waits for, and never lets orders for a sold-out profile hide a later order a free machine matches', async () => {
     /** allocateWaiting's result and how many statements it sent. */
     const counted = async (): Promise<[number, number]> => {
       let n = 0;
@@ -139,6 +139,10 @@ describe.each(testDatabases())('allocating waiting orders on %s', (dialect) => {
     await t.knex('machines').where({ id: 'ma-other' }).update({ maintenance: true });
 
     expect(await counted()).toEqual([0, 2]);
+    // A free machine of a kind nobody waits for (Canadian 'std') adds one statement, whatever the kinds.
+    await t.knex('machines').where({ id: 'ca-1' }).update({ provision_state: 'available' });
+    expect(await counted()).toEqual([0, 3]);
+    await t.knex('machines').where({ id: 'ca-1' }).update({ provision_state: 'maintenance_hold' });
 
     // The 'big' machine leaves maintenance: the newest waiting order, behind 150 older ones, gets it.
     await t.knex('machines').where({ id: 'ma-other' }).update({ maintenance: false });
