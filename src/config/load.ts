@@ -6,6 +6,7 @@ import { InputError } from '../errors.js';
 import { parseDatabaseUrl } from '../db/connect.js';
 import {
   DEFAULT_DATA_DIR,
+  DEFAULT_HEALTH_CONCURRENCY,
   DEFAULT_WORKER_CONCURRENCY,
   DEFAULT_LISTEN,
   FileConfigSchema,
@@ -135,7 +136,7 @@ export function loadConfig(options: LoadConfigOptions = {}): AnvilConfig {
     metrics,
     health: {
       intervalMinutes: file?.values.health?.interval_minutes ?? 15,
-      concurrency: file?.values.health?.concurrency ?? 64,
+      concurrency: file?.values.health?.concurrency ?? DEFAULT_HEALTH_CONCURRENCY,
       machineBudgetMs: (file?.values.health?.machine_budget_seconds ?? 30) * 1000,
       retentionDays: file?.values.health?.retention_days ?? 30,
       autoResolveAfter: file?.values.health?.auto_resolve_after ?? 2,

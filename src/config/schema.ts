@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_HEALTH_CONCURRENCY, DEFAULT_WORKER_CONCURRENCY } from './defaults.js';
 import type { DatabaseTarget } from '../db/connect.js';
 
 /** Log levels pino understands, most verbose first. */
@@ -11,8 +12,7 @@ export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_DATA_DIR = './data';
-/** Workflows one worker process drives at once (`worker.concurrency`). */
-export const DEFAULT_WORKER_CONCURRENCY = 32;
+export { DEFAULT_HEALTH_CONCURRENCY, DEFAULT_WORKER_CONCURRENCY } from './defaults.js';
 
 /**
  * The shape of `anvil.yaml`. Keys are snake_case like the API. Sections for capabilities that
@@ -55,7 +55,7 @@ export const FileConfigSchema = z
     health: z
       .object({
         interval_minutes: z.number().min(1).max(24 * 60).default(15),
-        concurrency: z.number().int().min(1).max(1024).default(64),
+        concurrency: z.number().int().min(1).max(1024).default(DEFAULT_HEALTH_CONCURRENCY),
         machine_budget_seconds: z.number().min(1).max(600).default(30),
         retention_days: z.number().int().min(1).max(3650).default(30),
         auto_resolve_after: z.number().int().min(1).max(100).default(2),

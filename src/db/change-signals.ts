@@ -31,14 +31,14 @@ export interface ChangeSignals {
 export interface ChangeSignalsOptions {
   /** Every topic there is: reported all at once when what changed is unknown. */
   topics: readonly string[];
-  logger?: { warn(obj: object, msg: string): void; debug?(obj: object, msg: string): void };
+  logger?: { warn(obj: object, msg: string): void };
   /** SQLite: how often `data_version` is read. Default 100 ms. */
   sqlitePollMs?: number;
-  /** PostgreSQL: the longest pause between reconnection attempts. Default 30 s. */
-  maxReconnectDelayMs?: number;
 }
 
-export const SIGNAL_CHANNEL = 'anvil_wakeups';
+const SIGNAL_CHANNEL = 'anvil_wakeups';
+/** PostgreSQL: the longest pause between reconnection attempts. */
+const MAX_RECONNECT_DELAY_MS = 30_000;
 
 export function changeSignals(knex: Knex, opts: ChangeSignalsOptions): ChangeSignals {
   return dialectOf(knex) === 'sqlite' ? new SqliteSignals(knex, opts) : new PostgresSignals(knex, opts);
@@ -187,9 +187,8 @@ class PostgresSignals extends ListenerSet {
 
   private async connect(): Promise<void> {
     if (!this.active || this.client) return;
-    const configured = this.knex.client.config.connection as string | pg.ClientConfig;
-    const connection = typeof configured === 'string' ? { connectionString: configured } : configured;
-    const client = new pg.Client({ ...connection, application_name: 'anvil-signals' });
+    // connect() (db/connect.ts) always configures PostgreSQL with a { connectionString } object.
+    const client = new pg.Client({ ...(this.knex.client.config.connection as pg.ClientConfig), application_name: 'anvil-signals' });
     this.client = client;
     client.on('notification', (message) => {
       if (message.channel !== SIGNAL_CHANNEL || !message.payload) return;
@@ -223,7 +222,7 @@ class PostgresSignals extends ListenerSet {
     void client.end().catch(() => undefined);
     if (!this.active) return;
     this.failures++;
-    const delay = Math.min(250 * 2 ** (this.failures - 1), this.opts.maxReconnectDelayMs ?? 30_000);
+    const delay = Math.min(250 * 2 ** (this.failures - 1), MAX_RECONNECT_DELAY_MS);
     this.opts.logger?.warn({ err, retryInMs: delay }, 'change signal listener lost its connection; reconnecting');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;

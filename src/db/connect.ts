@@ -64,6 +64,7 @@ export function connect(target: DatabaseTarget, options: ConnectOptions = {}): K
         afterCreate(conn: { pragma(s: string): unknown; prepare(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
           try {
             cachePreparedStatements(conn);
+            beginImmediate(conn);
             conn.pragma('foreign_keys = ON');
             conn.pragma('journal_mode = WAL');
             conn.pragma('synchronous = NORMAL');
@@ -97,14 +98,7 @@ export function connect(target: DatabaseTarget, options: ConnectOptions = {}): K
 function cachePreparedStatements(conn: { prepare(sql: string): unknown }, max = 512): void {
   const prepare = conn.prepare.bind(conn);
   const cache = new Map<string, unknown>();
-  conn.prepare = (text: string) => {
-    // knex opens every SQLite transaction with a deferred BEGIN. With several processes on one file
-    // (a CLI beside the server, or two servers), a transaction that reads and then writes fails
-    // with SQLITE_BUSY_SNAPSHOT when another process committed in between, and busy_timeout cannot
-    // wait that out. BEGIN IMMEDIATE takes the write lock first, waiting for the other writer
-    // through busy_timeout instead. Anvil's transactions are there to write, so taking the lock at
-    // BEGIN costs them nothing they would not wait for at their first write.
-    const sql = text === 'BEGIN;' ? 'BEGIN IMMEDIATE;' : text;
+  conn.prepare = (sql: string) => {
     let statement = cache.get(sql);
     if (statement !== undefined) {
       // Map order is recency order: move the hit to the end.
@@ -116,6 +110,19 @@ function cachePreparedStatements(conn: { prepare(sql: string): unknown }, max = 
     cache.set(sql, statement);
     return statement;
   };
+}
+
+/**
+ * knex opens every SQLite transaction with a deferred BEGIN. With several processes on one file (a
+ * CLI beside the server, or two servers), a transaction that reads and then writes fails with
+ * SQLITE_BUSY_SNAPSHOT when another process committed in between, and busy_timeout cannot wait that
+ * out. BEGIN IMMEDIATE takes the write lock first, waiting for the other writer through busy_timeout
+ * instead. Anvil's transactions are there to write, so taking the lock at BEGIN costs them nothing
+ * they would not wait for at their first write.
+ */
+function beginImmediate(conn: { prepare(sql: string): unknown }): void {
+  const prepare = conn.prepare.bind(conn);
+  conn.prepare = (sql: string) => prepare(sql === 'BEGIN;' ? 'BEGIN IMMEDIATE;' : sql);
 }
 
 export function dialectOf(knex: Knex): Dialect {

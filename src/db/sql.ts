@@ -35,7 +35,7 @@ export function toIso(value: unknown): string | null {
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'number') return new Date(value).toISOString();
   // What Anvil itself wrote on SQLite is already in this form: return it without a parse (hot path).
-  if (typeof value === 'string' && value.length === 24 && value[10] === 'T' && value[23] === 'Z' && ISO_MS.test(value)) return value;
+  if (typeof value === 'string' && ISO_MS.test(value)) return value;
   const s = String(value);
   // SQLite's CURRENT_TIMESTAMP form, should one slip in: '2026-11-26 10:55:32'.
   if (/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(s)) return new Date(s.replace(' ', 'T') + 'Z').toISOString();
@@ -146,7 +146,7 @@ interface PooledClient {
  * synchronous. BEGIN IMMEDIATE takes the write lock first (waiting out another process's writer
  * through busy_timeout), so the transaction cannot fail half-way on a stale read snapshot.
  */
-export async function sqliteAtomically<T>(knex: Knex, body: (run: (query: Knex.QueryBuilder) => number) => T): Promise<T> {
+async function sqliteAtomically<T>(knex: Knex, body: (run: (query: Knex.QueryBuilder) => number) => T): Promise<T> {
   const client = knex.client as unknown as PooledClient;
   const conn = await client.acquireConnection();
   try {

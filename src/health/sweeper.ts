@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { BmcDriver, BmcEndpoint, ComponentHealth, ComponentStatus, HealthReport, PowerState } from '../bmc/driver.js';
 import { pause, systemClock, type Clock } from '../clock.js';
+import { DEFAULT_HEALTH_CONCURRENCY } from '../config/defaults.js';
 import { releaseLease, renewLease, tryClaimLease } from '../db/leases.js';
 import { writeAudit } from '../db/repositories/audit.js';
 import { dbNow, dbNowPlus, toIso } from '../db/sql.js';
@@ -75,7 +76,7 @@ export interface SweeperOptions {
   intervalMinutes?: number;
   /** ± fraction of the interval added at random, so processes and sites spread out. Default 0.1. */
   jitterFraction?: number;
-  /** Machines checked at once. Default 64. */
+  /** Machines checked at once. Default DEFAULT_HEALTH_CONCURRENCY. */
   concurrency?: number;
   /** Time budget of one machine (power state + health). Default 30 s. */
   machineBudgetMs?: number;
@@ -106,7 +107,7 @@ export class Sweeper {
   constructor(private readonly opts: SweeperOptions) {
     this.knex = opts.knex;
     this.clock = opts.clock ?? systemClock;
-    this.concurrency = Math.max(1, opts.concurrency ?? 64);
+    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_HEALTH_CONCURRENCY);
     this.budgetMs = opts.machineBudgetMs ?? 30_000;
     this.intervalMs = (opts.intervalMinutes ?? 15) * 60_000;
     this.jitter = opts.jitterFraction ?? 0.1;

@@ -2,10 +2,8 @@ import type { Knex } from 'knex';
 import { ConflictError } from '../errors.js';
 import type { DeploymentService } from '../boot/deployments.js';
 import type { BootIntents, DeploymentCallback, DeploymentSpec } from './ports.js';
+import { NETWORK_BOOT_EVENTS } from './wake-events.js';
 
-/** Boot events that prove a machine network-booted. */
-/** Boot events that show a machine booted from the network (the PXE waits end on them). */
-export const NETWORK_BOOT_EVENTS = ['pxe_seen', 'script_served'];
 
 /**
  * Provisioning's view of the boot services: deployments (what the next network boot does) and

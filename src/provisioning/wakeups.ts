@@ -3,9 +3,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import { changeSignals, type ChangeSignals } from '../db/change-signals.js';
-import { NETWORK_BOOT_EVENTS } from './boot-intents.js';
-import { WAIT_ENDING_CALLBACKS } from './workflows/steps.js';
-import type { WakeReason } from './workflows/engine.js';
+import { NETWORK_BOOT_EVENTS, WAIT_ENDING_CALLBACKS, type WakeReason } from './wake-events.js';
 
 /** Boot activity a waiting step may be waiting for, by the kind of wait it ends. */
 const WAKING_EVENTS: ReadonlyMap<string, WakeReason> = new Map<string, WakeReason>([

@@ -6,8 +6,9 @@ import type { Clock } from '../../clock.js';
 import { systemClock, Wakeable } from '../../clock.js';
 import { ConflictError } from '../../errors.js';
 import { releaseLease, renewLease, tryClaimLeaseRow } from '../../db/leases.js';
+import type { WakeReason } from '../wake-events.js';
 import { conflictOnDuplicate, dbNowPlus, json, toIso, updateThenInsert } from '../../db/sql.js';
-import { DEFAULT_WORKER_CONCURRENCY } from '../../config/schema.js';
+import { DEFAULT_WORKER_CONCURRENCY } from '../../config/defaults.js';
 
 export type WorkflowData = Record<string, unknown>;
 
@@ -72,9 +73,6 @@ export interface StepDefinition {
   wakesOn?: WakeReason;
   run(ctx: StepContext): Promise<StepResult>;
 }
-
-/** The kinds of boot activity a waiting step can be woken by. */
-export type WakeReason = 'network_boot' | 'callback';
 
 export interface WorkflowDefinition {
   kind: string;
@@ -376,7 +374,9 @@ export class WorkflowRunner {
       const last = next.stepIndex >= def.steps.length;
       // The lease is extended with the record: the next step of the chain starts under a full lease.
       const advance = (db: Knex | Knex.Transaction) => mine(db).update({
-        status: 'running', step_index: next.stepIndex, step_attempt: 0, step_started_at: null, data: json.write(data), next_run_at: nowIso, last_error: null, updated_at: nowIso, waiting_on: null,
+        status: 'running', step_index: next.stepIndex, step_attempt: 0, step_started_at: null, data: json.write(data), next_run_at: nowIso, last_error: null, updated_at: nowIso,
+        // A step that waited recorded what for; the next step has waited for nothing yet.
+        waiting_on: null,
         lease_expires_at: dbNowPlus(knex, this.leaseSeconds),
       });
       if (!last) {
@@ -431,7 +431,7 @@ export class WorkflowRunner {
     if (!permanent) {
       const delay = this.opts.retryDelayMs?.(attempt) ?? Math.min(60_000, 1000 * 2 ** (attempt - 1));
       const released = await updateThenInsert(knex, mine(knex).update({
-        status: 'running', step_attempt: attempt + 1, step_started_at: stepStartedAt.toISOString(), last_error: `${step.name}: ${failure.message}`, next_run_at: new Date(now.getTime() + delay).toISOString(), updated_at: nowIso, waiting_on: null,
+        status: 'running', step_attempt: attempt + 1, step_started_at: stepStartedAt.toISOString(), last_error: `${step.name}: ${failure.message}`, next_run_at: new Date(now.getTime() + delay).toISOString(), updated_at: nowIso,
         ...FREE_LEASE,
       }), 'workflow_steps', history('retry', failure.message));
       this.opts.logger?.warn({ workflow: wf.id, step: step.name, attempt, err: failure.message }, 'workflow step failed; will retry');
@@ -439,7 +439,7 @@ export class WorkflowRunner {
     }
     const released = await knex.transaction(async (trx) => {
       const n = await mine(trx).update({
-        status: 'failed', step_attempt: attempt, data: json.write(data), last_error: `${step.name}: ${failure.message}`, finished_at: nowIso, updated_at: nowIso, waiting_on: null,
+        status: 'failed', step_attempt: attempt, data: json.write(data), last_error: `${step.name}: ${failure.message}`, finished_at: nowIso, updated_at: nowIso,
         ...FREE_LEASE,
       });
       if (n !== 1) return false;
@@ -459,7 +459,7 @@ export class WorkflowRunner {
   /** Marks the workflow succeeded and releases its lease, with its onSucceeded work, in `trx`. False when the lease was lost. */
   private async succeed(trx: Knex.Transaction, wf: WorkflowRecord, def: WorkflowDefinition): Promise<boolean> {
     const nowIso = this.clock.now().toISOString();
-    const n = await trx('workflows').where({ id: wf.id, lease_owner: this.opts.owner }).whereIn('status', ['pending', 'running']).update({ status: 'succeeded', finished_at: nowIso, updated_at: nowIso, waiting_on: null, ...FREE_LEASE });
+    const n = await trx('workflows').where({ id: wf.id, lease_owner: this.opts.owner }).whereIn('status', ['pending', 'running']).update({ status: 'succeeded', finished_at: nowIso, updated_at: nowIso, ...FREE_LEASE });
     if (n === 1) await def.onSucceeded?.(trx, { ...wf, status: 'succeeded' });
     return n === 1;
   }

@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock.js';
 import type { BmcDriver } from '../../bmc/driver.js';
 import type { BootIntents, MachineBmcs } from '../ports.js';
+import type { WAIT_ENDING_CALLBACKS } from '../wake-events.js';
 import { StepFailedError, type StepContext, type StepDefinition } from './engine.js';
 
 /** Why a delivery failed, for the delivery report's miss causes. */
@@ -65,8 +66,6 @@ export function waitForNetworkBoot(deps: { bmcs: MachineBmcs; boot: BootIntents;
   };
 }
 
-/** The callbacks a `waitForCallback` step ends on: the awaited event, or `failed` (wakeups.ts wakes on them). */
-export const WAIT_ENDING_CALLBACKS = ['installed', 'first_boot', 'failed'] as const;
 
 /**
  * Waits for the deployment's callback `event` (`installed`, `first_boot`) for at most `withinMs`

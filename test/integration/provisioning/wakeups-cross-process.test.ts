@@ -97,12 +97,16 @@ describe.each(testDatabases())('wake-ups between processes on %s', (dialect) => 
   if (dialect === 'postgres') {
     it('reconnects a listener whose connection was killed, and then hears signals again', async () => {
       await seedWaitingWorkflow(db.knex, 'x3');
-      const listening = await listeningWorker(db.knex);
       const admin = knexFactory({ client: 'pg', connection: process.env.TEST_DATABASE_URL, pool: { min: 0, max: 1 } });
+      // Only this listener's connection is killed (another Anvil on the same server keeps its own):
+      // the one opened after this point.
+      const since = (await admin.raw('select now() as t')).rows[0].t as Date;
+      const ours = `application_name = 'anvil-signals' and query like 'LISTEN%' and backend_start >= ?`;
+      const listening = await listeningWorker(db.knex);
       try {
-        await waitFor(async () => Number((await admin.raw(`select count(*) as n from pg_stat_activity where application_name = 'anvil-signals' and query like 'LISTEN%'`)).rows[0].n) > 0, 10_000, 'the LISTEN connection');
+        await waitFor(async () => Number((await admin.raw(`select count(*) as n from pg_stat_activity where ${ours}`, [since])).rows[0].n) > 0, 10_000, 'the LISTEN connection');
         listening.heard.length = 0;
-        await admin.raw(`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'anvil-signals'`);
+        await admin.raw(`select pg_terminate_backend(pid) from pg_stat_activity where ${ours}`, [since]);
         // After reconnecting it reports every topic: signals sent meanwhile were lost.
         await waitFor(() => listening.heard.includes('workflows') && listening.heard.includes('orders'), 15_000, 'the listener to reconnect');
         listening.heard.length = 0;
