@@ -100,27 +100,46 @@ describeWithClients('TFTP server with real clients on loopback', () => {
     return join(out, name);
   }
 
+  function transfersOf(file: string): TftpTransferRecord[] {
+    return transfers.filter((t) => t.file === file);
+  }
+
+  /**
+   * The record of the transfer of `file` after the `seen` earlier ones. The server records a transfer
+   * when the final ACK reaches it (in a transfer thread), which can be after the client has exited.
+   */
+  function nextTransfer(file: string, seen: number): Promise<TftpTransferRecord> {
+    return waitFor(() => transfersOf(file)[seen], 5000, `the transfer record of ${file}`);
+  }
+
   it('tftp-hpa downloads a boot file byte-identical (512-byte blocks, binary mode)', async () => {
+    const seen = transfersOf('pxe/boot.bin').length;
     const r = await runClient('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', 'pxe/boot.bin', outFile('hpa.bin')]);
     expect(r.stderr).toBe('');
     expect(sha256(readFileSync(outFile('hpa.bin')))).toBe(sha256(boot));
+    expect(await nextTransfer('pxe/boot.bin', seen)).toMatchObject({ blksize: 512, windowsize: 1, bytes: boot.length });
   });
 
   it('tftp-hpa in its default netascii mode gets the text back unchanged', async () => {
     // tftp-hpa 5.2's client negotiates no options (no blksize); curl and atftp cover those below.
+    const seen = transfersOf('menu.ipxe').length;
     const r = await runClient('tftp', ['127.0.0.1', String(port), '-c', 'get', 'menu.ipxe', outFile('menu.ipxe')]);
     expect(r.stderr).toBe('');
     expect(readFileSync(outFile('menu.ipxe'), 'utf8')).toBe(menu);
-    expect(transfers.find((t) => t.file === 'menu.ipxe')?.bytes).toBe(Buffer.byteLength(menu) + 3); // three LF -> CR LF
+    expect((await nextTransfer('menu.ipxe', seen)).bytes).toBe(Buffer.byteLength(menu) + 3); // three LF -> CR LF
   });
 
   it('curl downloads byte-identical with the default block size and with --tftp-blksize 1468 (exact multiple)', async () => {
+    const seenBoot = transfersOf('pxe/boot.bin').length;
+    const seenExact = transfersOf('exact.bin').length;
     const a = await runClient('curl', ['-sS', '-o', outFile('curl-512.bin'), `tftp://127.0.0.1:${port}/pxe/boot.bin`]);
     expect(a).toMatchObject({ code: 0, stderr: '' });
     expect(sha256(readFileSync(outFile('curl-512.bin')))).toBe(sha256(boot));
     const b = await runClient('curl', ['-sS', '--tftp-blksize', '1468', '-o', outFile('curl-1468.bin'), `tftp://127.0.0.1:${port}/exact.bin`]);
     expect(b).toMatchObject({ code: 0, stderr: '' });
     expect(sha256(readFileSync(outFile('curl-1468.bin')))).toBe(sha256(exact));
+    expect(await nextTransfer('pxe/boot.bin', seenBoot)).toMatchObject({ blksize: 512, bytes: boot.length });
+    expect(await nextTransfer('exact.bin', seenExact)).toMatchObject({ blksize: 1468, bytes: exact.length });
   });
 
   it('curl receives generated per-client content from the hook', async () => {
@@ -129,14 +148,14 @@ describeWithClients('TFTP server with real clients on loopback', () => {
   });
 
   it('atftp downloads with blksize 1468 and windowsize 16 (RFC 7440)', async () => {
+    const seen = transfersOf('pxe/boot.bin').length;
     const r = await runClient('atftp', [
       '-g', '-r', 'pxe/boot.bin', '-l', outFile('atftp-w16.bin'),
       '--option', 'blksize 1468', '--option', 'windowsize 16', '--option', 'tsize 0', '127.0.0.1', String(port),
     ]);
     expect(r.code).toBe(0);
     expect(sha256(readFileSync(outFile('atftp-w16.bin')))).toBe(sha256(boot));
-    const record = transfers.filter((t) => t.file === 'pxe/boot.bin').at(-1);
-    expect(record).toMatchObject({ blksize: 1468, windowsize: 16, bytes: boot.length });
+    expect(await nextTransfer('pxe/boot.bin', seen)).toMatchObject({ blksize: 1468, windowsize: 16, bytes: boot.length });
   });
 
   it('answers a traversal request with an access-violation ERROR packet', async () => {
@@ -159,11 +178,11 @@ describeWithClients('TFTP server with real clients on loopback', () => {
   });
 
   it('serves a 33 MiB file to tftp-hpa with 512-byte blocks across the block-number rollover', async () => {
+    const seen = transfersOf('big.bin').length;
     const r = await runClient('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'get', 'big.bin', outFile('big.bin')], 120_000);
     expect(r.stderr).toBe('');
     expect(sha256(readFileSync(outFile('big.bin')))).toBe(sha256(big));
-    const record = transfers.find((t) => t.file === 'big.bin');
-    expect(record).toMatchObject({ blksize: 512, bytes: big.length });
+    expect(await nextTransfer('big.bin', seen)).toMatchObject({ blksize: 512, bytes: big.length });
     rmSync(outFile('big.bin'));
   }, 150_000);
 
