@@ -154,7 +154,14 @@ async function sqliteAtomically<T>(knex: Knex, body: (run: (query: Knex.QueryBui
     try {
       const result = body((query) => {
         const { sql, bindings } = query.toSQL().toNative();
-        return conn.prepare(sql).run(client._formatBindings(bindings)).changes;
+        try {
+          return conn.prepare(sql).run(client._formatBindings(bindings)).changes;
+        } catch (err) {
+          // Named like knex names a failed statement, so a log says which one failed; without the
+          // bindings, which may hold sealed secrets.
+          if (typeof (err as { message?: unknown }).message === 'string') (err as Error).message = `${sql} - ${(err as Error).message}`;
+          throw err;
+        }
       });
       conn.prepare('commit').run([]);
       return result;

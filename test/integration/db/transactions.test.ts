@@ -46,6 +46,7 @@ describe.each(testDatabases())('updateThenInsert on %s', (dialect) => {
     // Checked by code: better-sqlite3's error class may come from another test file's realm.
     const failure = await updateThenInsert(knex, knex('items').where({ id: 'a' }).update({ n: 5 }), 'item_log', { id: 'taken', item_id: 'a' }).then(() => null, (err: unknown) => err);
     expect(isUniqueViolation(failure)).toBe(true);
+    expect((failure as Error).message).toMatch(/insert into [`"]item_log[`"].* - .*(UNIQUE|unique)/);
     expect(await knex('items').where({ id: 'a' }).first('n')).toEqual({ n: 1 });
     // The connection is usable afterwards (no transaction left open on it).
     expect(await updateThenInsert(knex, knex('items').where({ id: 'a' }).update({ n: 6 }), 'item_log', { id: 'l3', item_id: 'a' })).toBe(true);

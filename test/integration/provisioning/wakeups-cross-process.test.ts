@@ -89,6 +89,10 @@ describe.each(testDatabases())('wake-ups between processes on %s', (dialect) => 
       // Heard once, in process; an echo from the database would add a second 'workflows'.
       await new Promise((r) => setTimeout(r, 500));
       expect(listening.heard).toEqual(['workflows']);
+      // And it was listening all along (a silent listener would pass the check above): another
+      // process's activity reaches it (on SQLite as every topic: a commit does not say which).
+      expect(await otherProcess().wakeMachines(['x2'])).toBe(1);
+      await waitFor(() => listening.heard.slice(1).includes('workflows'), 10_000, "another process's wake-up");
     } finally {
       listening.stop();
     }
