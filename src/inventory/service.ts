@@ -440,6 +440,7 @@ export class InventoryService {
   }
 
   private async updateSiteRow(db: Db, before: SiteOutput, desired: SiteOutputLike, fields: string[], actor: Actor, reason?: string): Promise<SiteOutput> {
+    if (desired.country !== before.country) await this.refuseResidencyChange(db, before);
     const now = this.now();
     await db('sites').where({ id: before.id }).update({
       name: desired.name,
@@ -452,6 +453,20 @@ export class InventoryService {
     const after = siteFromRow(await db('sites').where({ id: before.id }).first());
     await writeAudit(db, actor, { action: 'site.update', targetType: 'site', targetId: before.code, before, after: { ...after, changed: fields }, reason: reason ?? null }, now);
     return after;
+  }
+
+  /**
+   * Customers chose the country their data lives in: a site that holds their servers, or orders
+   * bound to it, keeps its country (a wrong one on an empty site is a typo to fix).
+   */
+  private async refuseResidencyChange(db: Db, site: SiteOutput): Promise<void> {
+    const servers = toCount((await db('machines').where({ site_id: site.id }).whereNotNull('order_id').count({ n: '*' }))[0]?.n);
+    const orders = toCount((await db('orders').where({ site_code: site.code }).whereIn('status', ['received', 'allocated', 'provisioning', 'delivered']).count({ n: '*' }))[0]?.n);
+    if (servers > 0 || orders > 0) {
+      throw new ConflictError(`site ${site.code} holds ${servers} customer server(s) and ${orders} order(s) that chose ${site.country}; its country cannot change while they are there`, {
+        details: [{ field: 'country', message: `customers' data must stay in ${site.country}`, servers, orders }],
+      });
+    }
   }
 
   private rackQuery(db: Db): Knex.QueryBuilder {

@@ -10,6 +10,7 @@ import type { Notifier } from '../notifications/outbox.js';
 import type { SecretBox } from '../secrets/secret-box.js';
 import type { MachineBmcs } from '../provisioning/ports.js';
 import { createWorkflow } from '../provisioning/workflows/engine.js';
+import { checkOsImage } from './orders.js';
 
 /**
  * Actions on a delivered server. The contract forbids acting on customer data without the
@@ -31,6 +32,8 @@ export interface OrderLifecycleDeps {
   secrets: SecretBox;
   notifier?: Notifier | null;
   clock?: Clock;
+  /** The boot catalog's OS images, when this process has the boot configuration (see OrderServiceDeps). */
+  knownImages?: readonly string[] | null;
 }
 
 function requireRef(body: unknown): void {
@@ -70,6 +73,7 @@ export class OrderLifecycle {
   async reinstall(orderId: string, body: unknown, actor: Actor): Promise<{ workflowId: string }> {
     requireRef(body);
     const req = validateInput(ReinstallRequest, body, 'reinstall');
+    if (req.os_image) checkOsImage(req.os_image, this.deps.knownImages);
     const now = this.clock.now().toISOString();
     return this.deps.knex.transaction(async (trx) => {
       const o = await this.order(trx, orderId);

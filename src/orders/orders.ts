@@ -20,6 +20,23 @@ export interface OrderServiceDeps {
   atRiskHours?: number;
   /** Told when an order was allocated here, so a worker (in this process or another) starts its deployment at once. */
   wakeups?: { announce(topic: 'orders'): void } | null;
+  /**
+   * The boot catalog's OS images, when this process has the boot configuration: an order for
+   * another image is refused here instead of failing at deployment.
+   */
+  knownImages?: readonly string[] | null;
+}
+
+/** How far ahead of this clock a payment time may be (the pipeline's clock may run ahead). */
+const PAID_AT_SKEW_MS = 5 * 60_000;
+
+/** Order statuses that still hold, or will hold, a machine for their external id. */
+const LIVE_STATUSES = ['received', 'allocated', 'provisioning', 'delivered'];
+
+/** UnprocessableError naming `os_image` when the catalog is known and lacks it. */
+export function checkOsImage(image: string, known: readonly string[] | null | undefined): void {
+  if (!known || known.includes(image)) return;
+  throw new UnprocessableError(`unknown OS image "${image}"`, { details: [{ field: 'os_image', message: `not in the boot catalog; known images: ${known.join(', ') || 'none'}` }] });
 }
 
 /** SHA-256 of the body with keys sorted, so a retry with reordered JSON is still "the same request". */
@@ -50,6 +67,18 @@ export class OrderService {
     const hash = requestHash(body);
     const existing = await this.knex('orders').where({ idempotency_key: idempotencyKey }).first();
     if (existing) return { order: await this.sameRequestOrConflict(existing, hash), created: false };
+    checkOsImage(input.os_image, this.deps.knownImages);
+    if (Date.parse(input.paid_at) > this.clock.now().getTime() + PAID_AT_SKEW_MS) {
+      throw new UnprocessableError(`order: paid_at ${input.paid_at} is in the future`, { details: [{ field: 'paid_at', message: 'in the future: the delivery clock starts at payment' }] });
+    }
+    // A second live order for one external id is a pipeline that lost its Idempotency-Key: two
+    // machines for one payment. Checked, not constrained: an order cancelled or failed may be placed again.
+    const twin = await this.knex('orders').where({ external_id: input.external_id }).whereIn('status', LIVE_STATUSES).first('id', 'status');
+    if (twin) {
+      throw new ConflictError(`order ${input.external_id} already exists as ${twin.id} (${twin.status}) under another Idempotency-Key`, {
+        details: [{ field: 'external_id', message: `already used by order ${twin.id}`, order_id: twin.id }],
+      });
+    }
 
     let country = input.country ?? null;
     let siteCode: string | null = null;

@@ -2,7 +2,7 @@ import { mkdtempSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SecretBox, decodeSecretKey, sealedKeyId } from './secret-box.js';
+import { SecretBox, SecretKeyMissingError, decodeSecretKey, sealedKeyId } from './secret-box.js';
 import { loadSecretKey } from './key-file.js';
 import { InputError } from '../errors.js';
 
@@ -34,6 +34,20 @@ describe('SecretBox', () => {
     expect(sealedKeyId(rotated.seal('pw'))).toBe(rotated.keyId);
     expect(sealedKeyId('{"erased":"delivered"}')).toBeNull();
     expect(() => rotated.open('v1:abcd')).toThrow(/unknown format/);
+  });
+
+  it('answers a value sealed with a key it was not given with a 503 naming that key, not a bare error', () => {
+    const sealed = new SecretBox(randomBytes(32)).seal('pw');
+    const err = (() => {
+      try {
+        new SecretBox(key).open(sealed);
+        return null;
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(SecretKeyMissingError);
+    expect(err).toMatchObject({ status: 503, code: 'secret_key_missing', message: `secret was sealed with key ${sealedKeyId(sealed)}, which is not configured` });
   });
 
   it('refuses keys that are not 32 bytes of base64, naming the setting', () => {

@@ -1,5 +1,13 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { InputError } from '../errors.js';
+import { InputError, UnavailableError } from '../errors.js';
+
+/**
+ * A stored secret sealed with a key this process was not given: nothing the caller sent is wrong,
+ * and nothing works until the process runs with that key (503, with a code the operator can search).
+ */
+export class SecretKeyMissingError extends UnavailableError {
+  override readonly code: string = 'secret_key_missing';
+}
 
 /**
  * Encrypts secrets at rest (BMC passwords, delivered credentials) with AES-256-GCM.
@@ -30,7 +38,7 @@ export class SecretBox {
     if (!parsed?.payload) throw new Error('sealed secret has an unknown format');
     const { keyId, payload } = parsed;
     const key = this.keys.get(keyId);
-    if (!key) throw new Error(`secret was sealed with key ${keyId}, which is not configured`);
+    if (!key) throw new SecretKeyMissingError(`secret was sealed with key ${keyId}, which is not configured`);
     const raw = Buffer.from(payload, 'base64');
     const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(12, 28));

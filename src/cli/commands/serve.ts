@@ -5,6 +5,8 @@ import { createApp } from '../../api/app.js';
 import type { ServiceRole } from '../../config/schema.js';
 import { closeAll as closeAllBmcs } from '../../bmc/registry.js';
 import { UnavailableError } from '../../errors.js';
+import { ConfigError } from '../../config/load.js';
+import { secretsStatus } from '../../secrets/rotation.js';
 import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
 import { openCliContext, type CliContext } from '../context.js';
 import { stopSignal, UsageError } from '../io.js';
@@ -139,6 +141,29 @@ export function roleServices(ctx: CliContext, roles: readonly ServiceRole[], log
   return services;
 }
 
+/**
+ * A process given another key than the one that sealed the stored secrets would fail every BMC
+ * operation and every delivery while looking healthy, so it does not start. Some values sealed with
+ * a key that is gone while the rest open (a key lost after a rotation) only warn: those BMC
+ * passwords can be imported again.
+ */
+export async function checkSecretKey(ctx: Pick<CliContext, 'knex' | 'secrets' | 'logger'>): Promise<void> {
+  const status = await secretsStatus(ctx.knex, ctx.secrets);
+  if (status.unopenable === 0) return;
+  const byKey = new Map<string, number>();
+  for (const c of status.columns) for (const [id, n] of Object.entries(c.byKey)) byKey.set(id, (byKey.get(id) ?? 0) + n);
+  const stored = [...byKey.values()].reduce((a, b) => a + b, 0);
+  const missing = [...byKey.keys()].filter((id) => !status.configuredKeyIds.includes(id));
+  if (status.unopenable < stored) {
+    ctx.logger.error({ unopenable: status.unopenable, stored, missingKeys: missing }, 'some stored secrets were sealed with keys this process does not have; `anvil secrets status` lists them');
+    return;
+  }
+  throw new ConfigError(
+    `the secret key (key ${status.currentKeyId}, from ANVIL_SECRET_KEY or the data directory's secret.key) opens none of the ${stored} secrets stored in the database, sealed with key ${missing.join(', ')}: ` +
+      'start with the key they were sealed with (after a rotation, give the old one in ANVIL_SECRET_KEYS_PREVIOUS); `anvil secrets status` lists them',
+  );
+}
+
 export const runServe: CommandRun = async (argv, flags, env) => {
   const { values, positionals } = parseCommandArgs(
     argv,
@@ -154,6 +179,12 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   });
   const ctx = await openCliContext(config, { io: env.io });
   const log = ctx.logger;
+  try {
+    await checkSecretKey(ctx);
+  } catch (err) {
+    await ctx.close();
+    throw err;
+  }
   log.info({ roles: config.roles, site: config.site, database: config.database.target.dialect }, 'starting');
   const services = roleServices(ctx, config.roles, log);
 

@@ -9,6 +9,7 @@ import type { Notifier } from '../../notifications/outbox.js';
 import { sha512crypt } from '../../boot/crypt.js';
 import { deliveryStatus } from '../../orders/delivery-clock.js';
 import type { BootIntents, MachineBmcs } from '../ports.js';
+import { InputError } from '../../errors.js';
 import { StepFailedError, type StepDefinition, type WorkflowDefinition, type WorkflowRecord } from './engine.js';
 import { bmcStep, CausedFailure, waitForCallback, waitForNetworkBoot, type FailureCause } from './steps.js';
 
@@ -110,14 +111,21 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
           }
           rootPasswordHash = sha512crypt((JSON.parse(secrets.open(sealed)) as { password: string }).password);
         }
-        const { deploymentId } = await boot.prepare(wf.machineId, {
-          kind: 'install',
-          osImage: String(o.os_image),
-          hostname: String(o.hostname),
-          sshKeys: json.read<string[]>(o.ssh_keys, []),
-          rootPasswordHash,
-        });
-        return { outcome: 'done', data: { deploymentId } };
+        try {
+          const { deploymentId } = await boot.prepare(wf.machineId, {
+            kind: 'install',
+            osImage: String(o.os_image),
+            hostname: String(o.hostname),
+            sshKeys: json.read<string[]>(o.ssh_keys, []),
+            rootPasswordHash,
+          });
+          return { outcome: 'done', data: { deploymentId } };
+        } catch (err) {
+          // The boot services refused what the order asks for: retrying, or another machine, would be
+          // refused the same way.
+          if (err instanceof InputError) throw new CausedFailure(`the order cannot be deployed: ${err.message}`, 'invalid_order');
+          throw err;
+        }
       },
     },
     bmcStep(bmcs, 'power_off', async (bmc) => { await bmc.setPower('off'); }),
@@ -172,6 +180,29 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
     },
   ];
 
+  /**
+   * An order the boot services refused fails before any BMC call (prepare_boot precedes power_off),
+   * so the machine is untouched: it goes back to the pool, or stays the customer's server when this
+   * was a reinstall, and is not marked failed. A new order fails at once, its deadline
+   * notwithstanding: no machine would be given a deployment the catalog lacks.
+   */
+  async function orderRefused(trx: Knex.Transaction, wf: WorkflowRecord, o: Record<string, unknown> | null | undefined, undelivered: boolean, reason: string, now: string): Promise<void> {
+    const back = undelivered || !o ? { provision_state: 'available', order_id: null } : { provision_state: 'active' };
+    await trx('machines').where({ id: wf.machineId }).update({ ...back, updated_at: now });
+    await writeAudit(trx, SYSTEM, { action: 'machine.release', targetType: 'machine', targetId: wf.machineId, before: { provision_state: 'deploying' }, after: back, reason }, now);
+    if (wf.data.deploymentId) await boot.finish(String(wf.data.deploymentId), 'failed', reason, trx);
+    if (!o || !wf.orderId) return;
+    if (undelivered) {
+      await trx('orders').where({ id: wf.orderId }).update({ status: 'failed', machine_id: null, miss_cause: 'invalid_order', updated_at: now });
+    } else {
+      // The old system still runs with its old access; a password generated for the new one was never installed.
+      await trx('orders').where({ id: wf.orderId }).update({ credentials_enc: null, updated_at: now });
+    }
+    const event = undelivered ? 'order.failed' : 'order.reinstall_failed';
+    await writeAudit(trx, SYSTEM, { action: undelivered ? 'order.fail' : 'order.reinstall_failed', targetType: 'order', targetId: wf.orderId, before: { status: o.status, machine_id: wf.machineId }, after: { status: undelivered ? 'failed' : o.status }, reason }, now);
+    await deps.notifier?.enqueue(trx, { event, subjectType: 'order', subjectId: wf.orderId, data: { order_id: wf.orderId, external_id: o.external_id, cause: 'invalid_order', reason } });
+  }
+
   return {
     kind: 'deploy',
     steps,
@@ -181,6 +212,10 @@ export function deployWorkflow(deps: DeployDeps): WorkflowDefinition {
       const reason = `deploy failed at ${step}: ${error.message}`;
       const o = wf.orderId ? await trx('orders').where({ id: wf.orderId }).first() : null;
       const undelivered = !!o && ['allocated', 'provisioning'].includes(String(o.status));
+      if (cause === 'invalid_order') {
+        await orderRefused(trx, wf, o, undelivered, reason, now);
+        return;
+      }
       // A failed reinstall keeps the link to its order: the machine still holds that customer's server.
       await trx('machines').where({ id: wf.machineId }).update({ provision_state: 'failed', last_error: reason, ...(undelivered ? { order_id: null } : {}), updated_at: now });
       await writeAudit(trx, SYSTEM, { action: 'machine.fail', targetType: 'machine', targetId: wf.machineId, after: { provision_state: 'failed' }, reason }, now);

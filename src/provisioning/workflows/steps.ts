@@ -4,8 +4,12 @@ import type { BootIntents, MachineBmcs } from '../ports.js';
 import type { WAIT_ENDING_CALLBACKS } from '../wake-events.js';
 import { StepFailedError, type StepContext, type StepDefinition } from './engine.js';
 
-/** Why a delivery failed, for the delivery report's miss causes. */
-export type FailureCause = 'hardware_failure' | 'install_failure' | 'bmc_unreachable';
+/**
+ * Why a delivery failed, for the delivery report's miss causes. `invalid_order`: the order asks for
+ * something this installation cannot deploy (an OS image the boot catalog lacks); no machine is to
+ * blame and no other machine would do better.
+ */
+export type FailureCause = 'hardware_failure' | 'install_failure' | 'bmc_unreachable' | 'invalid_order';
 
 /** A permanent step failure that names its cause for the report. */
 export class CausedFailure extends StepFailedError {}

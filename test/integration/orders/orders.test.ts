@@ -116,4 +116,28 @@ describe.each(testDatabases())('orders on %s', (dialect) => {
     expect(cancelled.items.every((o) => o.status === 'cancelled')).toBe(true);
     expect(cancelled.items).toHaveLength(1);
   });
+  it('refuses orders that could never be delivered as asked: an image outside the boot catalog, a payment in the future', async () => {
+    const withCatalog = new OrderService({ knex: t.knex, clock, knownImages: ['debian-12', 'rocky-9'] });
+    const unknown = await withCatalog.createOrder(body({ external_id: 'IMG-1', os_image: 'windows-95' }), 'k-img', actor).then(() => null, (e: unknown) => e);
+    expect(unknown).toBeInstanceOf(UnprocessableError);
+    expect(unknown).toMatchObject({ details: [{ field: 'os_image', message: expect.stringContaining('debian-12, rocky-9') }] });
+    // The pipeline's clock may run a little ahead; beyond five minutes the payment cannot have happened yet.
+    const ahead = (minutes: number) => new Date(clock.now().getTime() + minutes * 60_000).toISOString();
+    const future = await service.createOrder(body({ external_id: 'FUT-1', paid_at: ahead(10) }), 'k-future', actor).then(() => null, (e: unknown) => e);
+    expect(future).toMatchObject({ status: 422, details: [{ field: 'paid_at' }] });
+    expect((await service.createOrder(body({ external_id: 'FUT-2', paid_at: ahead(2), country: 'CA' }), 'k-skew', actor)).created).toBe(true);
+    // Nothing was written for the refused ones.
+    expect(await t.knex('orders').whereIn('external_id', ['IMG-1', 'FUT-1']).count({ n: '*' }).first()).toEqual({ n: dialect === 'sqlite' ? 0 : '0' });
+  });
+
+  it('refuses a second live order for one external id under another Idempotency-Key, and takes it again once the first is cancelled', async () => {
+    const first = await service.createOrder(body({ external_id: 'TWIN-1', country: 'CA' }), 'k-twin-a', actor);
+    const twin = await service.createOrder(body({ external_id: 'TWIN-1', country: 'CA' }), 'k-twin-b', actor).then(() => null, (e: unknown) => e);
+    expect(twin).toBeInstanceOf(ConflictError);
+    expect(twin).toMatchObject({ details: [{ field: 'external_id', order_id: first.order.id }] });
+    await service.cancelOrder(first.order.id, actor, 'placed again');
+    const again = await service.createOrder(body({ external_id: 'TWIN-1', country: 'CA' }), 'k-twin-b', actor);
+    expect(again.created).toBe(true);
+    expect(again.order.id).not.toBe(first.order.id);
+  });
 });

@@ -10,6 +10,9 @@ import { deployWorkflow } from '../../../src/provisioning/workflows/deploy.js';
 import { Provisioner } from '../../../src/provisioning/provisioner.js';
 import { RecordingBmcs, ScriptedBoot } from '../../support/provisioning-fakes.js';
 import { verifySha512crypt } from '../../../src/boot/crypt.js';
+import { DeploymentService } from '../../../src/boot/deployments.js';
+import { DeploymentBootIntents } from '../../../src/provisioning/boot-intents.js';
+import type { BootIntents } from '../../../src/provisioning/ports.js';
 
 async function seed(knex: Knex): Promise<void> {
   const ts = new Date().toISOString();
@@ -21,16 +24,21 @@ async function seed(knex: Knex): Promise<void> {
 describe.each(testDatabases())('deploy workflow on %s', (dialect) => {
   const t = useTestDatabase(dialect);
 
-  it('delivers an order: power, PXE, install, disk boot, first boot, signed credentials, clock met; re-allocates after an install failure', async () => {
-    await seed(t.knex);
-    const clock = new ManualClock(new Date());
+  /** An order service and a worker with notifications, recording BMCs and the given boot services. */
+  function worker(clock: ManualClock, boot: BootIntents) {
     const secrets = new SecretBox(randomBytes(32));
     const notifier = new Notifier({ webhook: { url: 'http://127.0.0.1:9/', secret: 's' } }, secrets, clock);
     const orders = new OrderService({ knex: t.knex, clock, notifier });
     const bmcs = new RecordingBmcs();
-    const boot = new ScriptedBoot(clock);
     const runner = new WorkflowRunner({ knex: t.knex, owner: 'worker-1', clock, retryDelayMs: () => 0, definitions: [deployWorkflow({ knex: t.knex, bmcs, boot, secrets, notifier, clock, timeouts: { pollMs: 0 } })] });
-    const provisioner = new Provisioner({ knex: t.knex, orders, runner, clock });
+    return { secrets, orders, bmcs, provisioner: new Provisioner({ knex: t.knex, orders, runner, clock }) };
+  }
+
+  it('delivers an order: power, PXE, install, disk boot, first boot, signed credentials, clock met; re-allocates after an install failure', async () => {
+    await seed(t.knex);
+    const clock = new ManualClock(new Date());
+    const boot = new ScriptedBoot(clock);
+    const { secrets, orders, bmcs, provisioner } = worker(clock, boot);
 
     const { order } = await orders.createOrder({
       external_id: 'E-1', customer_id: 'c', contact_email: 'c@example.com', hardware_profile: 'std', country: 'MA', os_image: 'debian-12',
@@ -73,6 +81,29 @@ describe.each(testDatabases())('deploy workflow on %s', (dialect) => {
     expect(wfs.map((w: { status: string }) => w.status)).toEqual(['failed', 'succeeded']);
     const steps = (await workflowHistory(t.knex, wfs[1].id)).filter((h) => h.outcome === 'done').map((h) => h.step);
     expect(steps).toEqual(['start', 'prepare_boot', 'power_off', 'boot_pxe', 'power_on', 'wait_pxe', 'wait_install', 'boot_disk', 'reboot', 'wait_first_boot', 'deliver']);
+  });
+
+  it('fails an order for an OS image the boot catalog lacks at once, with its machine back in the pool and no hardware blamed', async () => {
+    const clock = new ManualClock(new Date());
+    const ts = clock.now().toISOString();
+    await t.knex('machines').insert({ id: 'm-img', serial: 'm-img', hardware_profile: 'img', site_id: 'ma', provision_state: 'available', health: 'ok', maintenance: false, created_at: ts, updated_at: ts });
+    // An API process without the boot configuration (split roles) cannot refuse the image itself:
+    // the order service here has no catalog, the boot services have.
+    const boot = new DeploymentBootIntents(t.knex, new DeploymentService(t.knex, { clock, knownImages: () => ['debian-12'] }));
+    const { secrets, orders, bmcs, provisioner } = worker(clock, boot);
+    const { order } = await orders.createOrder({
+      external_id: 'E-IMG', customer_id: 'c', contact_email: 'c@example.com', hardware_profile: 'img', country: 'MA', os_image: 'windows-95',
+      hostname: 'srv9.example.com', root_password: true, support_tier: 'managed', paid_at: clock.now().toISOString(),
+    }, 'k-img', { name: 'pipeline' });
+    expect(order.status).toBe('allocated');
+    for (let i = 0; i < 10; i++) { await provisioner.tick(); clock.advance(1000); }
+
+    expect(await orders.getOrder(order.id)).toMatchObject({ status: 'failed', miss_cause: 'invalid_order', machine_id: null });
+    expect(await t.knex('machines').where({ id: 'm-img' }).first('provision_state', 'order_id', 'last_error')).toEqual({ provision_state: 'available', order_id: null, last_error: null });
+    expect(bmcs.calls).toEqual([]);
+    expect(await t.knex('workflows').where({ order_id: order.id }).pluck('status')).toEqual(['failed']);
+    const failed = await t.knex('notifications').where({ event: 'order.failed', subject_id: order.id }).first();
+    expect(JSON.parse(secrets.open(String(failed.payload))).data).toMatchObject({ cause: 'invalid_order', reason: expect.stringContaining('unknown OS image "windows-95"') });
   });
 
   /** A machine of a profile of its own, an order for it, and a worker that drives it on a manual clock. */

@@ -84,6 +84,14 @@ describe.each(testDatabases())('order lifecycle on %s', (dialect) => {
     expect((await t.knex('machines').where({ id: machineId }).first()).provision_state).toBe('active');
   });
 
+  it('refuses a reinstall with an OS image the boot catalog lacks (422), touching nothing', async () => {
+    const withCatalog = new OrderLifecycle({ knex: t.knex, bmcs, secrets, clock, knownImages: ['debian-12', 'rocky-9'] });
+    const refused = await withCatalog.reinstall(orderId, { customer_request_ref: 'TICKET-9', os_image: 'windows-95' }, actor).then(() => null, (e: unknown) => e);
+    expect(refused).toMatchObject({ status: 422, details: [{ field: 'os_image' }] });
+    expect((await t.knex('machines').where({ id: machineId }).first()).provision_state).toBe('active');
+    expect((await t.knex('orders').where({ id: orderId }).first()).os_image).not.toBe('windows-95');
+  });
+
   it('reinstalls on request and delivers new credentials', async () => {
     await lifecycle.reinstall(orderId, { customer_request_ref: 'TICKET-2', os_image: 'rocky-9' }, actor);
     expect((await t.knex('machines').where({ id: machineId }).first()).provision_state).toBe('deploying');

@@ -125,6 +125,13 @@ describe.each(testDatabases())('anvil secrets on %s', (dialect) => {
     expect(r.messages).toContain(`cannot re-seal orders ord-rot-1: secret was sealed with key ${keyIdOf(lostKey)}, which is not configured`);
     expect(existsSync(join(dataDir(), 'secret.key'))).toBe(true);
   });
+
+  it('refuses to serve with a key that opens none of the stored secrets, naming the keys', async () => {
+    const wrong = randomBytes(32);
+    const r = await run(['serve', '--roles', 'api', '--listen', '127.0.0.1:0'], { ANVIL_SECRET_KEY: wrong.toString('base64') });
+    expect(r.code).toBe(2);
+    expect(r.messages[0]).toMatch(new RegExp(`^anvil: the secret key \\(key ${keyIdOf(wrong)}, .*\\) opens none of the \\d+ secrets stored in the database, sealed with key .*${keyIdOf(fileKey())}`));
+  });
 });
 
 describe.each(testDatabases())('resealAll in batches on %s', (dialect) => {
