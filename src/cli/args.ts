@@ -61,3 +61,36 @@ export function parseCommandArgs<T extends ParseArgsConfig['options']>(
 export function wantsHelp(argv: readonly string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
 }
+
+/**
+ * The value of a `--option` that takes one of `choices`, or undefined when it is absent. A wrong
+ * value is a usage error (exit 2) naming the option and every valid value, so it never reaches a
+ * service whose InputError would exit 1 with the API's field name instead of the option.
+ */
+export function choiceOption<C extends string>(
+  value: string | boolean | undefined,
+  option: string,
+  choices: readonly C[],
+  usage: string,
+): C | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && (choices as readonly string[]).includes(value)) return value as C;
+  throw new UsageError(`${option} must be one of ${choices.join(', ')} (got "${String(value)}")`, usage);
+}
+
+/** The value of a `--option` that takes a whole number in [min, max], or undefined when absent. */
+export function intOption(
+  value: string | boolean | undefined,
+  option: string,
+  range: { min: number; max?: number },
+  usage: string,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const { min, max = Number.MAX_SAFE_INTEGER } = range;
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const bounds = range.max === undefined ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`${option} must be a whole number ${bounds} (got "${String(value)}")`, usage);
+  }
+  return n;
+}

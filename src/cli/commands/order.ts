@@ -1,7 +1,8 @@
-import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
+import { choiceOption, CONFIG_FLAGS_HELP, intOption, parseCommandArgs } from '../args.js';
 import { openCliContext } from '../context.js';
 import { UsageError } from '../io.js';
 import { OrderService } from '../../orders/orders.js';
+import { ClockStatus, OrderStatus } from '../../orders/schemas.js';
 import { formatTable } from './token.js';
 import type { CommandRun } from './types.js';
 
@@ -29,6 +30,9 @@ export const runOrder: CommandRun = async (argv, flags, env) => {
   if (action === 'list' && id) throw new UsageError(`unexpected argument "${id}"`, ORDER_USAGE);
   if (action === 'show' && !id) throw new UsageError('order show needs an order ID', ORDER_USAGE);
   if (action !== 'list' && action !== 'show') throw new UsageError(action ? `unknown order action "${action}"` : 'order needs an action: list or show', ORDER_USAGE);
+  const status = choiceOption(values.status, '--status', OrderStatus.options, ORDER_USAGE);
+  const clock = choiceOption(values.clock, '--clock', ClockStatus.options, ORDER_USAGE);
+  const limit = intOption(values.limit, '--limit', { min: 1, max: 500 }, ORDER_USAGE);
 
   const ctx = await openCliContext(env.loadConfig(flags), { io: env.io });
   try {
@@ -49,11 +53,11 @@ export const runOrder: CommandRun = async (argv, flags, env) => {
       return 0;
     }
     const page = await orders.listOrders({
-      ...(values.status ? { status: String(values.status) as never } : {}),
-      ...(values.clock ? { clock_status: String(values.clock) as never } : {}),
+      ...(status ? { status } : {}),
+      ...(clock ? { clock_status: clock } : {}),
       ...(values.site ? { site: String(values.site) } : {}),
       ...(values.customer ? { customer: String(values.customer) } : {}),
-      ...(values.limit ? { limit: Number(values.limit) } : {}),
+      ...(limit !== undefined ? { limit } : {}),
     });
     ctx.stdout(
       formatTable(

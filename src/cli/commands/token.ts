@@ -1,6 +1,7 @@
 import { TokenService } from '../../tokens/service.js';
 import { API_ROLES } from '../../tokens/roles.js';
-import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
+import { TOKEN_NAME_PATTERN } from '../../tokens/schemas.js';
+import { choiceOption, CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
 import { openCliContext } from '../context.js';
 import { UsageError } from '../io.js';
 import type { CommandRun } from './types.js';
@@ -26,7 +27,11 @@ export const runToken: CommandRun = async (argv, flags, env) => {
     case 'create':
       expect(0);
       if (!values.name) throw new UsageError('token create needs --name NAME', TOKEN_USAGE);
+      if (!TOKEN_NAME_PATTERN.test(String(values.name))) {
+        throw new UsageError(`--name must be letters, digits, and . _ @ - (up to 128, starting with a letter or digit) (got "${String(values.name)}")`, TOKEN_USAGE);
+      }
       if (!values.role) throw new UsageError(`token create needs --role (${API_ROLES.join(', ')})`, TOKEN_USAGE);
+      choiceOption(values.role, '--role', API_ROLES, TOKEN_USAGE);
       break;
     case 'list':
       expect(0);
