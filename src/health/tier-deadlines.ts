@@ -9,7 +9,8 @@
  */
 export type SupportTier = 'unmanaged' | 'managed' | 'fully_managed';
 export type IncidentSeverity = 'major' | 'minor';
-export type DeadlineStatus = 'on_track' | 'at_risk' | 'breached' | 'met' | 'missed';
+export const DEADLINE_STATUSES = ['on_track', 'at_risk', 'breached', 'met', 'missed'] as const;
+export type DeadlineStatus = (typeof DEADLINE_STATUSES)[number];
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -1,6 +1,7 @@
 import { createHealthServices } from '../../health/services.js';
 import type { IncidentDetail, IncidentFilter } from '../../health/incidents.js';
-import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
+import { DEADLINE_STATUSES } from '../../health/tier-deadlines.js';
+import { choiceOption, CONFIG_FLAGS_HELP, intOption, parseCommandArgs } from '../args.js';
 import { openCliContext } from '../context.js';
 import { UsageError } from '../io.js';
 import { formatTable } from './token.js';
@@ -93,15 +94,13 @@ export const runIncident: CommandRun = async (argv, flags, env) => {
     switch (action) {
       case 'list': {
         const filter: IncidentFilter = {
-          status: values.status as IncidentFilter['status'],
-          severity: values.severity as IncidentFilter['severity'],
-          deadline_status: values['deadline-status'] as IncidentFilter['deadline_status'],
+          status: choiceOption(values.status, '--status', ['open', 'acknowledged', 'resolved', 'unresolved'] as const, INCIDENT_USAGE),
+          severity: choiceOption(values.severity, '--severity', ['major', 'minor'] as const, INCIDENT_USAGE),
+          deadline_status: choiceOption(values['deadline-status'], '--deadline-status', DEADLINE_STATUSES, INCIDENT_USAGE),
           machine: values.machine as string | undefined,
           customer: values.customer as string | undefined,
-          limit: values.limit ? Number(values.limit) : 100,
+          limit: intOption(values.limit, '--limit', { min: 1, max: 1000 }, INCIDENT_USAGE) ?? 100,
         };
-        if (filter.status && !['open', 'acknowledged', 'resolved', 'unresolved'].includes(filter.status)) throw new UsageError(`--status must be open, acknowledged, resolved or unresolved`, INCIDENT_USAGE);
-        if (filter.severity && !['major', 'minor'].includes(filter.severity)) throw new UsageError(`--severity must be major or minor`, INCIDENT_USAGE);
         const rows = await incidents.list(filter);
         ctx.stdout(
           formatTable(

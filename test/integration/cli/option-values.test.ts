@@ -34,6 +34,16 @@ describe.each(testDatabases())('invalid CLI option values on %s', (dialect) => {
     }
   });
 
+  it('incident list --deadline-status, --severity and --limit with bad values exit 2 naming the option', async () => {
+    const deadline = await cli.run(['incident', 'list', '--deadline-status', 'bogus']);
+    expect(deadline.code).toBe(2);
+    expect(deadline.messages[0]).toBe('anvil: --deadline-status must be one of on_track, at_risk, breached, met, missed (got "bogus")');
+    expect((await cli.run(['incident', 'list', '--severity', 'huge'])).messages[0]).toBe('anvil: --severity must be one of major, minor (got "huge")');
+    const limit = await cli.run(['incident', 'list', '--limit', 'abc']);
+    expect({ code: limit.code, message: limit.messages[0] }).toEqual({ code: 2, message: 'anvil: --limit must be a whole number from 1 to 1000 (got "abc")' });
+    expect((await cli.run(['incident', 'list', '--deadline-status', 'breached', '--limit', '5'])).code).toBe(0);
+  });
+
   it('still accepts the valid values', async () => {
     expect((await cli.run(['order', 'list', '--status', 'delivered', '--clock', 'met', '--limit', '500'])).code).toBe(0);
     const t = await cli.run(['token', 'create', '--role', 'pipeline', '--name', 'ci@example.com']);
