@@ -110,6 +110,9 @@ describe('loadConfig', () => {
     const yaml = '# Anvil\nlog_level: info\n\nlisten: "nowhere"\n';
     const err = configError(() => loadConfig({ env: {}, flags: { config: 'anvil.yaml' }, readFile: files({ 'anvil.yaml': yaml }) }));
     expect(err.message).toBe('anvil.yaml:4: listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got "nowhere"');
+    // A bare port is a number in YAML: still the same message, not a type error.
+    const port = configError(() => loadConfig({ env: {}, flags: { config: 'anvil.yaml' }, readFile: files({ 'anvil.yaml': 'listen: 8080\n' }) }));
+    expect(port.message).toBe('anvil.yaml:1: listen: expected HOST:PORT (e.g. 127.0.0.1:8080), got "8080"');
   });
 
   it('names the file and line of a value of the wrong type, deep in a section', () => {

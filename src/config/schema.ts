@@ -22,7 +22,8 @@ export const FileConfigSchema = z
   .object({
     database_url: z.string().min(1).optional(),
     data_dir: z.string().min(1).optional(),
-    listen: z.string().min(1).optional(),
+    // `listen: 8080` reads as a number in YAML; taken as text so the error says what a listen address is.
+    listen: z.union([z.string().min(1), z.number().transform(String)]).optional(),
     secret_key: z.string().min(1).optional(),
     secret_keys_previous: z.array(z.string().min(1)).optional(),
     log_level: z.enum(LOG_LEVELS).optional(),
