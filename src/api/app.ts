@@ -18,7 +18,7 @@ import { errorHandler, notFoundHandler } from './error-handler.js';
 import { requestId } from './request-id.js';
 import { allRoutes } from './routes/index.js';
 import type { AnyRoute, ApiServices, Reply } from './route.js';
-import { validate } from './validate.js';
+import { rejectNul, validate } from './validate.js';
 
 export interface AppDeps {
   knex: Knex;
@@ -88,6 +88,10 @@ function bindRoute(app: Express, route: AnyRoute, services: ApiServices, limits:
     handlers.push(requireParsedBody(['application/json', ...textTypes]));
   }
   handlers.push(async (req: Request, res: Response) => {
+    rejectNul(req.params, 'params');
+    rejectNul(req.query, 'query');
+    // A text body (the YAML import) is checked by its parser, which can name the line.
+    if (typeof req.body !== 'string') rejectNul(req.body, 'body');
     const params = route.request?.params ? validate(route.request.params, req.params, 'params') : {};
     const query = route.request?.query ? validate(route.request.query, req.query, 'query') : rejectQuery(req.query);
     const body = route.request?.body ? validate(route.request.body, req.body, 'body') : undefined;

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { NotFoundError } from '../errors.js';
+import { InputError, NotFoundError } from '../errors.js';
 import { toErrorResponse } from '../http-errors.js';
 
 export { toErrorResponse, type ErrorBody } from '../http-errors.js';
@@ -14,7 +14,9 @@ export function errorHandler(fallbackLogger: Logger): ErrorRequestHandler {
       next(err);
       return;
     }
-    const { status, body, isBug } = toErrorResponse(err);
+    const { status, body, isBug } = toErrorResponse(fromHttpLayer(err));
+    // Clients read `details` without checking for it; null says "nothing structured to add".
+    if (body.error.details === undefined) body.error.details = null;
     const log: Logger = (req as Request & { log?: Logger }).log ?? fallbackLogger;
     if (isBug) log.error({ err }, `unhandled error on ${req.method} ${req.path}`);
     else if (status >= 500) log.warn({ code: body.error.code, msg_detail: body.error.message }, 'request failed');
@@ -22,6 +24,32 @@ export function errorHandler(fallbackLogger: Logger): ErrorRequestHandler {
     if (typeof requestId === 'string') body.error.request_id = requestId;
     res.status(status).json(body);
   };
+}
+
+/**
+ * Failures raised by express and body-parser before any Anvil code runs, reworded as Anvil
+ * errors where their own message would mislead; anything else is returned unchanged.
+ */
+function fromHttpLayer(err: unknown): unknown {
+  const e = err as { status?: number; type?: string; body?: unknown } | null;
+  // The router could not percent-decode a path parameter (`/machines/%ZZ`); it marks the URIError
+  // 400 but not `expose`, so it would otherwise be answered as a 500.
+  if (err instanceof URIError && e?.status === 400) {
+    return new InputError('invalid path: malformed percent-encoding', { details: [{ field: 'path', message: 'malformed percent-encoding (use %XX with two hex digits, UTF-8)', in: 'params' }] });
+  }
+  // Strict JSON parsing refuses valid JSON that is not an object or array (`null`, `42`) with a
+  // message calling it invalid JSON, which sends the caller looking for a syntax error.
+  if (e?.type === 'entity.parse.failed' && typeof e.body === 'string') {
+    let value: unknown;
+    try {
+      value = JSON.parse(e.body);
+    } catch {
+      return err;
+    }
+    const got = value === null ? 'null' : typeof value;
+    return new InputError(`invalid body: the JSON body must be an object, not ${got}`, { details: [{ field: 'body', message: `must be a JSON object, not ${got}`, in: 'body' }] });
+  }
+  return err;
 }
 
 /**

@@ -6,7 +6,7 @@ export const ErrorResponse = z
     error: z.object({
       code: z.string().openapi({ description: 'Stable machine-readable code, e.g. invalid_input, not_found, conflict', example: 'not_found' }),
       message: z.string().openapi({ description: 'One line for humans; names the thing' }),
-      details: z.unknown().optional().openapi({ description: 'Structured detail, e.g. [{field, message}] for invalid input' }),
+      details: z.unknown().openapi({ description: 'Structured detail, e.g. [{field, message}] for invalid input; null when there is none' }),
       request_id: z.string().optional(),
     }),
   })

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { writeAudit, type Actor } from '../db/repositories/audit.js';
-import { UnprocessableError, type ErrorDetail } from '../errors.js';
+import { ConflictError, InputError, UnprocessableError, type ErrorDetail } from '../errors.js';
 import { diffMachine, diffRack, diffSite, type MachineSpec, type RackSpec, type SiteSpec } from './diff.js';
 import { z } from 'zod';
 import { normaliseMac } from './mac.js';
@@ -67,21 +67,57 @@ export async function importInventory(ctx: ImportContext, source: string | objec
   const file = opts.fileName ?? (typeof source === 'string' ? 'inventory.yaml' : 'request');
   const parsed = parseInventorySource(source);
   const problems = new Problems(file, parsed);
-  for (const p of parsed.syntaxProblems) problems.list.push({ file, line: p.line, field: '(yaml)', message: p.message });
+  for (const p of parsed.syntaxProblems) problems.list.push({ file, ...(p.line === undefined ? {} : { line: p.line }), field: '(yaml)', message: p.message });
+  problems.throwIfAny();
+  if (parsed.data === null || parsed.data === undefined) {
+    // Same answer as the API gives an empty body: importing nothing is almost always the wrong file.
+    throw new InputError(`${file}: empty inventory document`, { details: [{ file, field: '(document)', message: 'empty inventory document' }] });
+  }
+
+  // PostgreSQL cannot compare or store text holding NUL (the query fails outright), so such
+  // values must be refused before anything is looked up.
+  for (const path of nulPaths(parsed.data)) problems.add(path, 'must not contain a NUL character (\\u0000)');
   problems.throwIfAny();
 
-  const { view, doc } = validateEntries(parsed.data ?? {}, problems);
+  const { view, doc } = validateEntries(parsed.data, problems);
   checkWithinFile(view, problems);
+  const fileProblems = problems.list.length;
   // Problems so far need no database; the rest are checked against it inside the transaction
   // that also writes, so the checks and the writes see the same rows.
-  return ctx.knex.transaction(async (trx) => {
-    const state = await loadState(trx, ctx, view);
-    checkAgainstDatabase(view, state, problems);
-    problems.throwIfAny();
-    const plan = makePlan(ctx, doc!, state);
-    if (!opts.dryRun) await apply(trx, ctx, plan, opts.actor, file);
-    return plan.report(opts.dryRun ?? false);
-  });
+  const attempt = () =>
+    ctx.knex.transaction(async (trx) => {
+      problems.list.length = fileProblems;
+      const state = await loadState(trx, ctx, view);
+      checkAgainstDatabase(view, state, problems);
+      problems.throwIfAny();
+      const plan = makePlan(ctx, doc!, state);
+      if (!opts.dryRun) await apply(trx, ctx, plan, opts.actor, file);
+      return plan.report(opts.dryRun ?? false);
+    });
+  try {
+    return await attempt();
+  } catch (err) {
+    // A concurrent import created the same rows after this one loaded its state (PostgreSQL runs
+    // imports side by side; SQLite serialises them). One fresh attempt sees the winner's rows and
+    // reports them unchanged, or reports a real clash as a problem.
+    if (err instanceof ConflictError && err.code === 'conflict') return attempt();
+    throw err;
+  }
+}
+
+/** Paths of strings (and keys) holding a NUL character; a key is named with `\0` in its place. */
+function nulPaths(value: unknown, path: Path = [], out: Path[] = []): Path[] {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) out.push(path);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => nulPaths(v, [...path, i], out));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\u0000')) out.push([...path, k.replace(/\u0000/g, '\\0')]);
+      else nulPaths(v, [...path, k], out);
+    }
+  }
+  return out;
 }
 
 /** Collects problems with their lines; throws them all at once, sorted by line. */
@@ -138,7 +174,8 @@ interface MachineView {
   site?: string;
   rack?: string | null;
   rack_unit?: number | null;
-  bmc?: { password?: string | undefined };
+  /** For an entry with problems, `password` is the raw value (anything but undefined counts as given). */
+  bmc?: { password?: unknown };
   nics: { mac?: string; ipv4?: { address?: string } | null }[];
 }
 interface View {
@@ -181,15 +218,22 @@ function validateEntries(data: unknown, problems: Problems): { view: View; doc: 
       return;
     }
     ok = false;
-    for (const d of issueDetails(r.error.issues, ['machines', i])) problems.add(d.path as Path, d.message);
+    const issues = issueDetails(r.error.issues, ['machines', i]);
+    for (const d of issues) problems.add(d.path as Path, d.message);
+    // A field the schema refused is reported once: not checked again against the file or database.
+    const refused = new Set(issues.filter((d) => d.path.length === 3).map((d) => d.path[2]));
     const o = asRecord(raw);
+    const usable = (key: string): unknown => (refused.has(key) ? undefined : o[key]);
     view.machines.push({
       valid: false,
-      ...opt('serial', text(o.serial)),
-      ...opt('asset_tag', text(o.asset_tag)),
-      ...opt('site', text(o.site)),
-      ...opt('rack', text(o.rack)),
-      ...opt('rack_unit', int(o.rack_unit)),
+      ...opt('serial', text(usable('serial'))),
+      ...opt('asset_tag', text(usable('asset_tag'))),
+      ...opt('site', text(usable('site'))),
+      ...opt('rack', text(usable('rack'))),
+      ...opt('rack_unit', int(usable('rack_unit'))),
+      // Kept so a new machine's missing password is reported with the entry's other problems;
+      // a password that is there but malformed is the schema's problem, not a missing one.
+      ...(isRecord(o.bmc) ? { bmc: { password: o.bmc.password } } : {}),
       nics: asArray(o.nics).map((n) => {
         const nic = asRecord(n);
         const mac = typeof nic.mac === 'string' ? normaliseMac(nic.mac) : null;
@@ -201,8 +245,11 @@ function validateEntries(data: unknown, problems: Problems): { view: View; doc: 
   return { view, doc: ok ? doc : null };
 }
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
 function asRecord(v: unknown): Record<string, unknown> {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  return isRecord(v) ? v : {};
 }
 function asArray(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
@@ -391,7 +438,7 @@ function checkAgainstDatabase(doc: View, state: DbState, problems: Problems): vo
       const ipOwner = address === undefined ? undefined : state.ipOwner.get(address);
       if (ipOwner && ipOwner !== m.serial) problems.add(at('nics', k, 'ipv4', 'address'), `IPv4 ${address} is reserved for machine ${ipOwner} in the database`);
     });
-    if (m.valid && m.serial !== undefined && !state.machines.has(m.serial) && m.bmc?.password === undefined) {
+    if (m.serial !== undefined && m.bmc !== undefined && !state.machines.has(m.serial) && m.bmc.password === undefined) {
       problems.add(at('bmc', 'password'), 'required for a new machine');
     }
   });

@@ -58,4 +58,25 @@ describe('parseInventorySource', () => {
     expect(obj.data).toEqual({ sites: [] });
     expect(obj.lineOf(['sites'])).toBeUndefined();
   });
+
+  it('refuses an alias bomb as a problem without a line instead of throwing', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const [name, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c']]) levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    const bomb = parseInventorySource(levels.join('\n'));
+    expect(bomb.data).toBeNull();
+    expect(bomb.syntaxProblems).toEqual([{ message: expect.stringMatching(/^cannot expand the document: Excessive alias count/) }]);
+  });
+
+  it('reports binary content as one problem on the line of the first control character', () => {
+    const bin = parseInventorySource(`sites: []\nmachines:\u0001\u0000\u0000${'x'.repeat(10000)}\n\u0000`);
+    expect(bin.data).toBeNull();
+    expect(bin.syntaxProblems).toEqual([{ line: 2, message: 'not a YAML text file (control character U+0001)' }]);
+    expect(parseInventorySource('sites: []\r\n\tmachines: []\r\n').syntaxProblems.every((p) => !/control character/.test(p.message))).toBe(true);
+  });
+
+  it('cuts syntax messages that quote a long line', () => {
+    const long = parseInventorySource(`sites: |${'x'.repeat(5000)}\n`);
+    expect(long.syntaxProblems.length).toBeGreaterThan(0);
+    for (const p of long.syntaxProblems) expect(p.message.length).toBeLessThanOrEqual(200);
+  });
 });

@@ -102,8 +102,12 @@ export const orderRoutes: AnyRoute[] = [
     },
     async handler({ body, services, actor, req }) {
       const key = req.get('idempotency-key');
-      if (!key || !IdempotencyKey.test(key)) {
+      if (!key) {
         throw new InputError('Idempotency-Key header is required (8-200 characters: letters, digits, . _ : -)', { details: [{ field: 'Idempotency-Key', message: 'required header', in: 'header' }] });
+      }
+      if (!IdempotencyKey.test(key)) {
+        const problem = key.length < 8 || key.length > 200 ? `must be 8-200 characters long (got ${key.length})` : 'may contain only letters, digits, . _ : -';
+        throw new InputError(`invalid Idempotency-Key header: ${problem}`, { details: [{ field: 'Idempotency-Key', message: problem, in: 'header' }] });
       }
       const { order, created } = await services.orders.createOrder(body, key, actor);
       return { status: created ? 201 : 200, body: order, headers: { location: `/api/v1/orders/${order.id}` } };

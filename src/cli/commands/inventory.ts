@@ -4,12 +4,16 @@ import { isAnvilError, UnprocessableError } from '../../errors.js';
 import { formatProblem, type ImportReport } from '../../inventory/import.js';
 import { InventoryService } from '../../inventory/service.js';
 import type { CliContext } from '../context.js';
+import { writeAudit } from '../../db/repositories/audit.js';
 
 const USAGE = `Usage:
   anvil inventory import FILE [--dry-run]   create/update sites, racks and machines from a YAML file
                                            (all or nothing; nothing missing from the file is deleted)
   anvil inventory export [--with-secrets]   print the inventory as YAML (BMC passwords only with --with-secrets)
 `;
+
+/** Past this many, more problems only scroll the first ones away; the count still says how many. */
+const MAX_PROBLEMS = 50;
 
 /**
  * `anvil inventory import|export`. Exit codes: 0 done, 1 the file has problems (each printed
@@ -39,11 +43,20 @@ export async function runInventory(argv: string[], ctx: CliContext): Promise<num
     if (args.length !== 1) return usage(ctx, args.length === 0 ? 'inventory import needs a FILE' : `unexpected argument "${args[1]}"`);
     if (values['with-secrets']) return usage(ctx, '--with-secrets is for inventory export');
     const file = args[0]!;
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(file, 'utf8');
+      bytes = await readFile(file);
     } catch (err) {
       ctx.stderr(`anvil: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      return 1;
+    }
+    let text: string;
+    try {
+      // Decoding leniently would turn a binary or Latin-1 file into replacement characters that
+      // then fail as a flood of YAML errors (or worse, import as mojibake).
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      ctx.stderr(`anvil: ${file}: not a YAML text file (not valid UTF-8); nothing was written\n`);
       return 1;
     }
     try {
@@ -52,7 +65,8 @@ export async function runInventory(argv: string[], ctx: CliContext): Promise<num
       return 0;
     } catch (err) {
       if (err instanceof UnprocessableError && Array.isArray(err.details)) {
-        for (const p of err.details) ctx.stderr(`${formatProblem(p)}\n`);
+        for (const p of err.details.slice(0, MAX_PROBLEMS)) ctx.stderr(`${formatProblem(p)}\n`);
+        if (err.details.length > MAX_PROBLEMS) ctx.stderr(`… and ${err.details.length - MAX_PROBLEMS} more\n`);
         ctx.stderr(`anvil: ${err.message}; nothing was written\n`);
         return 1;
       }
@@ -67,11 +81,26 @@ export async function runInventory(argv: string[], ctx: CliContext): Promise<num
   if (action === 'export') {
     if (args.length > 0) return usage(ctx, `unexpected argument "${args[0]}"`);
     if (values['dry-run']) return usage(ctx, '--dry-run is for inventory import');
-    ctx.stdout(await service.exportInventory({ withSecrets: values['with-secrets'] ?? false }));
+    const withSecrets = values['with-secrets'] ?? false;
+    const yaml = await service.exportInventory({ withSecrets });
+    if (withSecrets) await recordSecretExport(ctx);
+    ctx.stdout(yaml);
     return 0;
   }
 
   return usage(ctx, action ? `unknown inventory action "${action}"` : 'inventory needs an action: import or export');
+}
+
+/**
+ * An export with secrets hands every BMC password to whoever gets the output, so it is audited like
+ * a mutation; the row is written before anything is printed, so no row means no passwords shown.
+ */
+async function recordSecretExport(ctx: CliContext): Promise<void> {
+  const [row] = await ctx.knex('machine_bmcs').count({ n: '*' });
+  const bmcs = Number(row?.n ?? 0);
+  // Not `passwords`: the audit redaction would hide a key with that name.
+  await writeAudit(ctx.knex, ctx.actor, { action: 'inventory.export_secrets', targetType: 'inventory', targetId: null, after: { bmc_records: bmcs } });
+  ctx.stderr(`anvil: warning: this export holds ${bmcs} BMC password${bmcs === 1 ? '' : 's'} in clear text; store it like a secret (audited as inventory.export_secrets)\n`);
 }
 
 function usage(ctx: CliContext, message: string): number {

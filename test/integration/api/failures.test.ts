@@ -74,7 +74,7 @@ describe('HTTP API failure paths', () => {
     const res = await fetch(`${url}/bug`, { headers: { 'x-request-id': 'bug-1' } });
     expect(res.status).toBe(500);
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ error: { code: 'internal', message: 'internal error', request_id: 'bug-1' } });
+    expect(JSON.parse(text)).toEqual({ error: { code: 'internal', message: 'internal error', details: null, request_id: 'bug-1' } });
     expect(text).not.toMatch(/TypeError|at |\.ts/);
     const line = logs.map((l) => JSON.parse(l)).find((l) => l.level === 'error' && l.request_id === 'bug-1');
     expect(line.err.stack).toContain('TypeError');

@@ -1,42 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runInventory } from '../../../src/cli/commands/inventory.js';
-import type { CliContext } from '../../../src/cli/context.js';
-import type { AnvilConfig } from '../../../src/config/schema.js';
-import { silentLogger } from '../../../src/log.js';
 import { packageRoot } from '../../../src/paths.js';
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
-import { actor, newService, tableCounts } from './helpers.js';
+import { tableCounts, useInventoryCli } from './helpers.js';
 
 describe.each(testDatabases())('anvil inventory (CLI) on %s', (dialect) => {
   const t = useTestDatabase(dialect);
-  let dir: string;
-  let out: string[];
-  let err: string[];
-  let ctx: CliContext;
-  const run = async (...argv: string[]) => {
-    out = [];
-    err = [];
-    const code = await runInventory(argv, ctx);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  };
-
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'anvil-inventory-cli-'));
-    const { secrets } = newService(t.knex);
-    ctx = {
-      config: {} as AnvilConfig,
-      knex: t.knex,
-      secrets,
-      logger: silentLogger(),
-      stdout: (s) => out.push(s),
-      stderr: (s) => err.push(s),
-      actor,
-      close: async () => undefined,
-    };
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const { run, dir } = useInventoryCli(t, 'anvil-inventory-cli-');
 
   it('imports a file, printing what it created; a second run prints "no changes"', async () => {
     const example = join(packageRoot, 'inventory.example.yaml');
@@ -55,7 +25,7 @@ describe.each(testDatabases())('anvil inventory (CLI) on %s', (dialect) => {
   });
 
   it('prints each problem as FILE:LINE field: message on stderr, exits 1 and writes nothing', async () => {
-    const file = join(dir, 'bad.yaml');
+    const file = join(dir(), 'bad.yaml');
     writeFileSync(file, 'machines:\n  - serial: X1\n    hardware_profile: p\n    site: NO-SITE\n    bmc: {protocol: redfish, host: h, username: u, password: topsecret}\n    nics:\n      - {name: eno1, mac: "12:34"}\n');
     const before = await tableCounts(t.knex);
     const r = await run('import', file);
@@ -71,7 +41,7 @@ describe.each(testDatabases())('anvil inventory (CLI) on %s', (dialect) => {
   });
 
   it('reports an updated field by name', async () => {
-    const file = join(dir, 'changed.yaml');
+    const file = join(dir(), 'changed.yaml');
     writeFileSync(file, readFileSync(join(packageRoot, 'inventory.example.yaml'), 'utf8').replace('model: SYS-510P-M', 'model: SYS-510P-MR'));
     const r = await run('import', file);
     expect(r.code).toBe(0);
@@ -92,7 +62,7 @@ describe.each(testDatabases())('anvil inventory (CLI) on %s', (dialect) => {
     expect((await run('import')).stderr).toContain('inventory import needs a FILE');
     expect((await run('frobnicate')).code).toBe(2);
     expect((await run('export', '--bogus')).code).toBe(2);
-    const missing = await run('import', join(dir, 'missing.yaml'));
+    const missing = await run('import', join(dir(), 'missing.yaml'));
     expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining('ENOENT') });
     expect((await run('import', '--help')).code).toBe(0);
   });

@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Knex } from 'knex';
+import { runInventory } from '../../../src/cli/commands/inventory.js';
+import type { CliContext } from '../../../src/cli/context.js';
+import type { AnvilConfig } from '../../../src/config/schema.js';
+import { silentLogger } from '../../../src/log.js';
 import type { Actor } from '../../../src/db/repositories/audit.js';
 import { SecretBox } from '../../../src/secrets/secret-box.js';
 import { InventoryService } from '../../../src/inventory/service.js';
@@ -36,5 +43,44 @@ export function machineInput(i: number, over: Partial<MachineCreateInput> = {}):
       { name: 'eno2', mac: `aabb.cc01.00${hex}` },
     ],
     ...over,
+  };
+}
+
+/**
+ * `anvil inventory` run in process on the test database (`t`, whose knex is ready by the time the
+ * hooks run), its output captured; `file` writes an input file into a temporary directory.
+ */
+export function useInventoryCli(t: { knex: Knex }, prefix: string) {
+  let dir = '';
+  let out: string[] = [];
+  let err: string[] = [];
+  let ctx: CliContext;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+    ctx = {
+      config: {} as AnvilConfig,
+      knex: t.knex,
+      secrets: newService(t.knex).secrets,
+      logger: silentLogger(),
+      stdout: (s) => out.push(s),
+      stderr: (s) => err.push(s),
+      actor,
+      close: async () => undefined,
+    };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    dir: (): string => dir,
+    file(name: string, content: string | Buffer): string {
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      return path;
+    },
+    async run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+      out = [];
+      err = [];
+      const code = await runInventory(argv, ctx);
+      return { code, stdout: out.join(''), stderr: err.join('') };
+    },
   };
 }
