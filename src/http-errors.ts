@@ -6,7 +6,8 @@ import { AnvilError } from './errors.js';
  */
 
 export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown; request_id?: string };
+  /** `details` is always there (null when there is nothing structured to add): clients read it without checking. */
+  error: { code: string; message: string; details: unknown; request_id?: string };
 }
 
 /** Body-parser and other http-errors style failures carry `status`/`type` and `expose`. */
@@ -33,19 +34,18 @@ const HTTP_ERROR_CODES: Record<string, { status: number; code: string; message: 
  */
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody; isBug: boolean } {
   if (err instanceof AnvilError) {
-    const body: ErrorBody = { error: { code: err.code, message: err.message } };
-    if (err.details !== undefined) body.error.details = err.details;
+    const body: ErrorBody = { error: { code: err.code, message: err.message, details: err.details ?? null } };
     return { status: err.status, body, isBug: err.status >= 500 && err.code === 'internal' };
   }
   const e = (err ?? {}) as HttpLikeError;
   if (typeof e.type === 'string' && HTTP_ERROR_CODES[e.type]) {
     const m = HTTP_ERROR_CODES[e.type]!;
-    return { status: m.status, body: { error: { code: m.code, message: m.message(e) } }, isBug: false };
+    return { status: m.status, body: { error: { code: m.code, message: m.message(e), details: null } }, isBug: false };
   }
   const status = e.status ?? e.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500 && e.expose) {
-    return { status, body: { error: { code: 'invalid_input', message: e.message ?? 'bad request' } }, isBug: false };
+    return { status, body: { error: { code: 'invalid_input', message: e.message ?? 'bad request', details: null } }, isBug: false };
   }
-  return { status: 500, body: { error: { code: 'internal', message: 'internal error' } }, isBug: true };
+  return { status: 500, body: { error: { code: 'internal', message: 'internal error', details: null } }, isBug: true };
 }
 

@@ -28,7 +28,7 @@ describe('toErrorResponse', () => {
   ])('maps %p to %i %s with its message', (err, status, code) => {
     const r = toErrorResponse(err);
     expect(r.status).toBe(status);
-    expect(r.body.error).toEqual({ code, message: (err as Error).message });
+    expect(r.body.error).toEqual({ code, message: (err as Error).message, details: null });
     expect(r.isBug).toBe(false);
   });
 
@@ -48,7 +48,7 @@ describe('toErrorResponse', () => {
 
   it('answers 500 internal for anything else, revealing nothing', () => {
     const r = toErrorResponse(new TypeError("Cannot read properties of undefined (reading 'password_enc')"));
-    expect(r).toEqual({ status: 500, body: { error: { code: 'internal', message: 'internal error' } }, isBug: true });
+    expect(r).toEqual({ status: 500, body: { error: { code: 'internal', message: 'internal error', details: null } }, isBug: true });
     expect(toErrorResponse(new AnvilError('base class')).isBug).toBe(true);
     expect(toErrorResponse(undefined).status).toBe(500);
   });

@@ -15,8 +15,6 @@ export function errorHandler(fallbackLogger: Logger): ErrorRequestHandler {
       return;
     }
     const { status, body, isBug } = toErrorResponse(fromHttpLayer(err));
-    // Clients read `details` without checking for it; null says "nothing structured to add".
-    if (body.error.details === undefined) body.error.details = null;
     const log: Logger = (req as Request & { log?: Logger }).log ?? fallbackLogger;
     if (isBug) log.error({ err }, `unhandled error on ${req.method} ${req.path}`);
     else if (status >= 500) log.warn({ code: body.error.code, msg_detail: body.error.message }, 'request failed');

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { InputError, type ErrorDetail } from '../errors.js';
+import { nulPaths } from '../inventory/validate.js';
 
 export type Where = 'body' | 'query' | 'params';
 
@@ -37,32 +38,9 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, where: 
   throw new InputError(`invalid ${where}: ${first.field}: ${first.message}${more}`, { details });
 }
 
-/** Where a NUL character was found: the dotted path of the field, or the key itself when a key holds it. */
-function findNul(value: unknown, path: PropertyKey[], out: PropertyKey[][], seen: Set<object>): void {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) out.push(path);
-    return;
-  }
-  if (value === null || typeof value !== 'object' || seen.has(value)) return;
-  seen.add(value);
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => findNul(v, [...path, i], out, seen));
-    return;
-  }
-  for (const [k, v] of Object.entries(value)) {
-    if (k.includes('\u0000')) out.push([...path, k.replace(/\u0000/g, '\\0')]);
-    else findNul(v, [...path, k], out, seen);
-  }
-}
-
-/**
- * Refuses text holding a NUL character anywhere in `value`. PostgreSQL cannot store NUL in text
- * columns (it fails the whole statement with a 500), and SQLite would store it silently; no
- * Anvil field has a use for it, so both databases get the same 400 naming the field.
- */
+/** Refuses text holding a NUL character anywhere in `value` (see nulPaths) with a 400 naming each field. */
 export function rejectNul(value: unknown, where: Where): void {
-  const found: PropertyKey[][] = [];
-  findNul(value, [], found, new Set());
+  const found = nulPaths(value);
   if (found.length === 0) return;
   const details: ErrorDetail[] = found.map((path) => ({ field: fieldName(path) || where, message: 'must not contain a NUL character (\\u0000)', in: where }));
   const first = details[0]!;

@@ -9,7 +9,7 @@ import { rackFromRow, siteFromRow } from './rows.js';
 import type { ImportContext } from './service.js';
 import { auditSummary, machineSpecFromInput, specFromMachine } from './spec.js';
 import { parseInventorySource, type InventorySource } from './source.js';
-import { formatPath, issueDetails } from './validate.js';
+import { formatPath, issueDetails, nulPaths } from './validate.js';
 
 /**
  * Inventory import: the file describes sites (with racks) and machines; the database is
@@ -74,8 +74,7 @@ export async function importInventory(ctx: ImportContext, source: string | objec
     throw new InputError(`${file}: empty inventory document`, { details: [{ file, field: '(document)', message: 'empty inventory document' }] });
   }
 
-  // PostgreSQL cannot compare or store text holding NUL (the query fails outright), so such
-  // values must be refused before anything is looked up.
+  // Refused before anything is looked up: PostgreSQL cannot even compare such text.
   for (const path of nulPaths(parsed.data)) problems.add(path, 'must not contain a NUL character (\\u0000)');
   problems.throwIfAny();
 
@@ -105,20 +104,6 @@ export async function importInventory(ctx: ImportContext, source: string | objec
   }
 }
 
-/** Paths of strings (and keys) holding a NUL character; a key is named with `\0` in its place. */
-function nulPaths(value: unknown, path: Path = [], out: Path[] = []): Path[] {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) out.push(path);
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => nulPaths(v, [...path, i], out));
-  } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k.includes('\u0000')) out.push([...path, k.replace(/\u0000/g, '\\0')]);
-      else nulPaths(v, [...path, k], out);
-    }
-  }
-  return out;
-}
 
 /** Collects problems with their lines; throws them all at once, sorted by line. */
 class Problems {

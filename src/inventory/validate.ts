@@ -40,3 +40,22 @@ export function validateInput<S extends z.ZodType>(schema: S, value: unknown, wh
   const first = details[0]!;
   throw new InputError(`${what}: ${first.field}: ${first.message}${details.length > 1 ? ` (and ${details.length - 1} more)` : ''}`, { details });
 }
+
+/**
+ * Paths of the strings (and keys) in `value` that hold a NUL character; a key is named with `\0`
+ * in its place. PostgreSQL cannot store NUL in text (the statement fails outright) and SQLite would
+ * store it silently; no Anvil field has a use for it, so callers refuse it on both databases alike.
+ */
+export function nulPaths(value: unknown, path: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) out.push(path);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => nulPaths(v, [...path, i], out));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\u0000')) out.push([...path, k.replace(/\u0000/g, '\\0')]);
+      else nulPaths(v, [...path, k], out);
+    }
+  }
+  return out;
+}

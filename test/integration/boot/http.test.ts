@@ -121,7 +121,7 @@ describe.each(testDatabases())('boot HTTP service on %s', (dialect) => {
     expect(first).not.toBe(second);
     const res = await fetch(`${base}/boot/config/${first}/ks.cfg`);
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'unknown callback token' } });
+    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'unknown callback token', details: null } });
   });
 
   it('takes each callback event once, moves the deployment, records install events, then serves localboot', async () => {
