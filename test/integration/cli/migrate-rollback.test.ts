@@ -9,10 +9,21 @@ import { useCliDatabase } from '../../support/cli.js';
 describe.each(testDatabases())('anvil migrate rollback on %s', (dialect) => {
   const cli = useCliDatabase(dialect, 'anvil-migrate-rollback-');
   let all: string[];
-  // The two newest migrations each add a workflows column; checking it shows their down() ran.
-  const columnOf: Record<string, string> = { '20261126007000_workflow_waiting_on': 'waiting_on', '20261126006000_workflow_wakeups': 'wake_seq' };
-  const hasColumnOf = async (migration: string | undefined): Promise<boolean | 'n/a'> =>
-    columnOf[migration!] ? cli.db.knex.schema.hasColumn('workflows', columnOf[migration!]!) : 'n/a';
+  // What the newest migrations add; checking it shows whether their down() ran.
+  const hasIndex = async (name: string): Promise<boolean> =>
+    dialect === 'sqlite'
+      ? !!(await cli.db.knex('sqlite_master').where({ type: 'index', name }).first('name'))
+      : !!(await cli.db.knex('pg_indexes').where({ indexname: name }).whereRaw('schemaname = current_schema()').first('indexname'));
+  const effectOf: Record<string, () => Promise<boolean>> = {
+    '20261126008000_orders_external_id': () => hasIndex('orders_external_id_index'),
+    '20261126007000_workflow_waiting_on': () => cli.db.knex.schema.hasColumn('workflows', 'waiting_on'),
+    '20261126006000_workflow_wakeups': () => cli.db.knex.schema.hasColumn('workflows', 'wake_seq'),
+  };
+  const applies = async (migration: string | undefined): Promise<boolean> => {
+    const effect = effectOf[migration!];
+    if (!effect) throw new Error(`no effect known for migration ${migration}: add it to effectOf`);
+    return effect();
+  };
 
   const applied = async (): Promise<string[]> => (await cli.db.knex('knex_migrations').orderBy('id').pluck('name')).map(String);
   const counts = async (): Promise<Record<string, number>> => {
@@ -45,7 +56,7 @@ describe.each(testDatabases())('anvil migrate rollback on %s', (dialect) => {
     expect(two.messages.slice(0, 2)).toEqual([`would roll back ${all.at(-1)}`, `would roll back ${all.at(-2)}`]);
     expect(two.messages[2]).toMatch(/--yes to roll back 2 migrations$/);
     expect(await applied()).toEqual(all);
-    expect(await hasColumnOf(all.at(-1))).not.toBe(false);
+    expect(await applies(all.at(-1))).toBe(true);
     expect(await counts()).toEqual(before);
   });
 
@@ -76,8 +87,8 @@ describe.each(testDatabases())('anvil migrate rollback on %s', (dialect) => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`rolled back ${all.at(-1)}\n`);
     expect(await applied()).toEqual(all.slice(0, -1));
-    expect(await hasColumnOf(all.at(-1))).not.toBe(true);
-    expect(await hasColumnOf(all.at(-2))).not.toBe(false);
+    expect(await applies(all.at(-1))).toBe(false);
+    expect(await applies(all.at(-2))).toBe(true);
     expect(await counts()).toEqual(before);
   });
 
@@ -87,7 +98,7 @@ describe.each(testDatabases())('anvil migrate rollback on %s', (dialect) => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`rolled back ${all.at(-2)}\nrolled back ${all.at(-3)}\n`);
     expect(await applied()).toEqual(all.slice(0, -3));
-    expect(await hasColumnOf(all.at(-2))).not.toBe(true);
+    expect(await applies(all.at(-2))).toBe(false);
     expect(await counts()).toEqual(before);
   });
 
@@ -97,6 +108,7 @@ describe.each(testDatabases())('anvil migrate rollback on %s', (dialect) => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(all.slice(-3).map((m) => `applied ${m}\n`).join(''));
     expect(await applied()).toEqual(all);
+    for (const m of all.slice(-3)) expect(await applies(m)).toBe(true);
     expect(await counts()).toEqual(before);
   });
 });
