@@ -79,3 +79,16 @@ export async function openCliContext(config: AnvilConfig, options: OpenCliContex
     close: () => knex.destroy(),
   };
 }
+
+/**
+ * The customer notifications of what a command opens (incidents) are written to the outbox only
+ * when the process knows the webhook; a command run without the serving processes' configuration
+ * would open them silently, and nothing notifies them later. Says so on stderr; returns the
+ * health services' notification setting.
+ */
+export function cliNotifications(ctx: Pick<CliContext, 'config' | 'stderr'>, what: string): { webhook: NonNullable<NonNullable<AnvilConfig['notifications']>['webhook']> } | null {
+  const webhook = ctx.config.notifications?.webhook;
+  if (webhook) return { webhook };
+  ctx.stderr(`anvil: warning: no notifications.webhook in the configuration: customers of incidents ${what} are not notified (use the serving processes' --config or ANVIL_CONFIG)\n`);
+  return null;
+}

@@ -129,9 +129,19 @@ describe('loadConfig', () => {
   });
 
   it('names a missing required key with its section line', () => {
-    const yaml = 'metrics:\n  token: 0123456789abcdef0\n';
+    const yaml = 'notifications:\n  webhook:\n    url: http://127.0.0.1:9/hook\n';
     const err = configError(() => loadConfig({ env: {}, flags: { config: 'm.yaml' }, readFile: files({ 'm.yaml': yaml }) }));
-    expect(err.message).toBe('m.yaml:1: metrics.listen: is required');
+    expect(err.message).toBe('m.yaml:2: notifications.webhook.secret: is required');
+  });
+
+  it('takes a metrics token without a listener, and the listener address per process from ANVIL_METRICS_LISTEN', () => {
+    const yaml = 'metrics:\n  token: 0123456789abcdef0\n';
+    const read = files({ 'm.yaml': yaml, 'l.yaml': `${yaml}  listen: 127.0.0.1:9100\n` });
+    expect(loadConfig({ env: {}, flags: { config: 'm.yaml' }, readFile: read }).metrics).toEqual({ listen: null, token: '0123456789abcdef0' });
+    // Processes sharing one file on a host: each names its own address.
+    expect(loadConfig({ env: { ANVIL_METRICS_LISTEN: '127.0.0.1:9101' }, flags: { config: 'l.yaml' }, readFile: read }).metrics?.listen).toEqual({ host: '127.0.0.1', port: 9101 });
+    expect(loadConfig({ env: { ANVIL_METRICS_LISTEN: '127.0.0.1:9102' } }).metrics).toEqual({ listen: { host: '127.0.0.1', port: 9102 } });
+    expect(configError(() => loadConfig({ env: { ANVIL_METRICS_LISTEN: '9100' } })).message).toBe('ANVIL_METRICS_LISTEN: expected HOST:PORT (e.g. 127.0.0.1:8080), got "9100"');
   });
 
   it('reports YAML syntax errors with the line', () => {

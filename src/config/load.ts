@@ -115,12 +115,20 @@ export function loadConfig(options: LoadConfigOptions = {}): AnvilConfig {
   const siteCandidate = pick(flags.site, '--site', 'ANVIL_SITE', 'site');
   const site = siteCandidate ? parseSite(String(siteCandidate.value), siteCandidate.source.label) : null;
 
-  const metrics = file?.values.metrics
-    ? {
-        listen: parseListen(file.values.metrics.listen, file.where(['metrics', 'listen'])),
-        ...(file.values.metrics.token ? { token: file.values.metrics.token } : {}),
-      }
-    : undefined;
+  // Processes on one host sharing one anvil.yaml each need their own metrics address: the
+  // environment gives it per process.
+  const fileMetrics = file?.values.metrics;
+  const metricsListenEnv = nonEmpty(env.ANVIL_METRICS_LISTEN);
+  const metricsListen =
+    metricsListenEnv !== undefined
+      ? parseListen(metricsListenEnv, 'ANVIL_METRICS_LISTEN')
+      : fileMetrics?.listen !== undefined
+        ? parseListen(fileMetrics.listen, file!.where(['metrics', 'listen']))
+        : null;
+  const metrics =
+    fileMetrics || metricsListen
+      ? { listen: metricsListen, ...(fileMetrics?.token ? { token: fileMetrics.token } : {}) }
+      : undefined;
 
   return {
     database: { url: dbUrl || `sqlite:${target.location}`, target },

@@ -72,7 +72,8 @@ export const FileConfigSchema = z
       .optional(),
     metrics: z
       .object({
-        listen: z.string().min(1),
+        // Optional: a token alone protects the API's /metrics without a listener of its own.
+        listen: z.union([z.string().min(1), z.number().transform(String)]).optional(),
         token: z.string().min(16, 'must be at least 16 characters').optional(),
       })
       .strict()
@@ -126,7 +127,8 @@ export interface AnvilConfig {
   /** Raw `boot:` section; the boot module validates it. */
   boot: Record<string, unknown> | undefined;
   notifications: { webhook?: WebhookConfig; smtp?: SmtpConfig } | undefined;
-  metrics: { listen: ListenAddress; token?: string } | undefined;
+  /** `listen`: the separate metrics listener of this process, if any (ANVIL_METRICS_LISTEN wins over the file). */
+  metrics: { listen: ListenAddress | null; token?: string } | undefined;
   /** Health sweeps (`health:`); defaults apply when absent. */
   health: { intervalMinutes: number; concurrency: number; machineBudgetMs: number; retentionDays: number; autoResolveAfter: number };
   /** The worker role (`worker:`); defaults apply when absent. */

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import type { AnvilConfig } from '../config/schema.js';
+import type { AnvilConfig, ListenAddress } from '../config/schema.js';
 import { AnvilMetrics } from '../metrics/metrics.js';
 import { untilAborted } from '../clock.js';
 import { startMetricsServer } from '../metrics/server.js';
@@ -38,11 +38,11 @@ export function sweeperRoleService(wiring: HealthWiring, site: string | null): {
 }
 
 /** Serves /metrics on config `metrics.listen` until `signal` aborts. */
-export function metricsListenerService(wiring: HealthWiring, settings: NonNullable<AnvilConfig['metrics']>, logger: Logger): { name: string; start(signal: AbortSignal): Promise<void> } {
+export function metricsListenerService(wiring: HealthWiring, settings: { listen: ListenAddress; token: string | null }, logger: Logger): { name: string; start(signal: AbortSignal): Promise<void> } {
   return {
     name: 'metrics',
     async start(signal) {
-      const srv = await startMetricsServer({ metrics: wiring.metrics, host: settings.listen.host, port: settings.listen.port, token: settings.token ?? null });
+      const srv = await startMetricsServer({ metrics: wiring.metrics, host: settings.listen.host, port: settings.listen.port, token: settings.token });
       logger.info({ url: srv.url }, 'metrics listening');
       await untilAborted(signal);
       await srv.close();

@@ -136,8 +136,29 @@ export class OrderLifecycle {
       if (o.status !== 'delivered') throw new ConflictError(`order ${orderId} is ${o.status}: nothing to acknowledge`);
       if (o.credentials_acknowledged_at) return;
       await trx('orders').where({ id: orderId }).update({ credentials_enc: null, credentials_acknowledged_at: now, updated_at: now });
+      await this.stripPendingPasswords(trx, orderId);
       await writeAudit(trx, actor, { action: 'order.acknowledge_delivery', targetType: 'order', targetId: orderId, after: { credentials_erased: true } }, now);
     });
+  }
+
+  /**
+   * A delivery webhook still being retried carries the password the pipeline has just said it has:
+   * its retries go on (the event still matters to the receiver) without it. The customer's e-mail
+   * is theirs and is left alone.
+   */
+  private async stripPendingPasswords(trx: Knex.Transaction, orderId: string): Promise<void> {
+    const pending = await trx('notifications')
+      .where({ subject_type: 'order', subject_id: orderId, channel: 'webhook', status: 'pending' })
+      .whereIn('event', ['order.delivered', 'order.reinstalled'])
+      .select('id', 'payload');
+    for (const n of pending as { id: string; payload: string }[]) {
+      const body = JSON.parse(this.deps.secrets.open(n.payload)) as { data?: { credentials?: Record<string, unknown> } };
+      const credentials = body.data?.credentials;
+      if (!credentials || credentials.password === undefined) continue;
+      delete credentials.password;
+      credentials.acknowledged = true;
+      await trx('notifications').where({ id: n.id, status: 'pending' }).update({ payload: this.deps.secrets.seal(JSON.stringify(body)) });
+    }
   }
 
   /** Whether a machine may be powered on (a suspended customer server may not). */

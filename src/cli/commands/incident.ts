@@ -2,7 +2,7 @@ import { createHealthServices } from '../../health/services.js';
 import type { IncidentDetail, IncidentFilter } from '../../health/incidents.js';
 import { DEADLINE_STATUSES } from '../../health/tier-deadlines.js';
 import { choiceOption, CONFIG_FLAGS_HELP, intOption, parseCommandArgs } from '../args.js';
-import { openCliContext } from '../context.js';
+import { cliNotifications, openCliContext } from '../context.js';
 import { UsageError } from '../io.js';
 import { formatTable } from './token.js';
 import type { CommandRun } from './types.js';
@@ -88,7 +88,7 @@ export const runIncident: CommandRun = async (argv, flags, env) => {
       knex: ctx.knex,
       secrets: ctx.secrets,
       logger: ctx.logger,
-      notifications: ctx.config.notifications?.webhook ? { webhook: ctx.config.notifications.webhook } : null,
+      notifications: action === 'list' || action === 'show' ? null : cliNotifications(ctx, 'changed here'),
     });
     const id = args[0]!;
     switch (action) {

@@ -134,9 +134,10 @@ export function roleServices(ctx: CliContext, roles: readonly ServiceRole[], log
     sweeper: (c) => sweeperRoleService(rt.health, c.config.site),
   };
   const services: RoleService[] = roles.map((role) => factories[role](ctx));
-  if (ctx.config.metrics) {
-    services.push(metricsListenerService(rt.health, ctx.config.metrics, logger));
-    logger.info({ listen: ctx.config.metrics.listen }, 'metrics on a separate listener');
+  const metricsListen = ctx.config.metrics?.listen;
+  if (metricsListen) {
+    services.push(metricsListenerService(rt.health, { listen: metricsListen, token: ctx.config.metrics?.token ?? null }, logger));
+    logger.info({ listen: metricsListen }, 'metrics on a separate listener');
   }
   return services;
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { createHealthServices } from '../../health/services.js';
 import type { SweepProgress } from '../../health/sweeper.js';
 import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
-import { openCliContext } from '../context.js';
+import { cliNotifications, openCliContext } from '../context.js';
 import { UsageError } from '../io.js';
 import { formatTable } from './token.js';
 import type { CommandRun } from './types.js';
@@ -50,7 +50,7 @@ export const runSweep: CommandRun = async (argv, flags, env) => {
       knex: ctx.knex,
       secrets: ctx.secrets,
       logger: ctx.logger,
-      notifications: ctx.config.notifications?.webhook ? { webhook: ctx.config.notifications.webhook } : null,
+      notifications: cliNotifications(ctx, 'this sweep opens'),
       owner: `${hostname()}:${process.pid}:cli`,
       settings: { ...(concurrency ? { concurrency } : {}), ...(budget ? { machineBudgetMs: budget } : {}) },
     });

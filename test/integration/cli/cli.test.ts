@@ -139,6 +139,21 @@ describe.each(testDatabases())('anvil CLI on %s', (dialect) => {
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
 
+  it('takes a metrics token without a listener of its own: the API\'s /metrics accepts it', async () => {
+    const config = join(cli.dir, 'metrics-token.yaml');
+    writeFileSync(config, 'metrics:\n  token: scrape-0123456789abcdef\n');
+    const stop = new AbortController();
+    const { io, out } = recordingIo(cli.env, stop.signal);
+    const serving = main(['serve', '--listen', '127.0.0.1:0', '--roles', 'api', '--config', config], io);
+    const url = await waitFor(() => /listening on (http:\/\/\S+)/.exec(out.join(''))?.[1], 10_000, 'serve to listen', 50);
+    const scraped = await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer scrape-0123456789abcdef' } });
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toMatch(/^# HELP /m);
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer wrong-0123456789abcdef' } })).status).toBe(401);
+    stop.abort();
+    expect(await serving).toBe(0);
+  });
+
   it('fails with one line and exit 1 when the listen address is taken', async () => {
     const { createServer } = await import('node:net');
     const blocker = createServer();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeAll } from '../../../src/bmc/registry.js';
@@ -56,7 +56,18 @@ describe.each(testDatabases())('anvil sweep / incident on %s', (dialect) => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/checking 1 machines in CLI-1/);
     expect(r.stdout).toMatch(/sweep \S+ done: 1\/1 machines checked, 0 unknown/);
+    // Run without the serving processes' configuration: incidents it opens would not reach customers.
+    expect(r.stderr).toContain("anvil: warning: no notifications.webhook in the configuration: customers of incidents this sweep opens are not notified (use the serving processes' --config or ANVIL_CONFIG)");
     expect((await run(['sweep', '--site', 'NOPE'])).code).toBe(1);
+  });
+
+  it('does not warn about notifications when the configuration has the webhook', async () => {
+    const config = join(dir, 'with-webhook.yaml');
+    writeFileSync(config, 'notifications:\n  webhook: { url: "http://127.0.0.1:9/hook", secret: "0123456789abcdef0" }\n');
+    const r = await run(['sweep', '--site', 'CLI-1', '--config', config]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toContain('notifications.webhook');
+    expect((await run(['incident', 'list'])).stderr).not.toContain('notifications.webhook');
   });
 
   it('a failed drive shows in the sweep summary and as an incident that can be handled from the CLI', async () => {

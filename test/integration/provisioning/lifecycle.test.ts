@@ -57,10 +57,17 @@ describe.each(testDatabases())('order lifecycle on %s', (dialect) => {
     const creds = await lifecycle.credentials(orderId);
     expect(creds).toMatchObject({ username: 'root' });
     expect(String(creds.password)).toHaveLength(20);
+    // The delivery webhook has not reached the pipeline yet (its receiver is down): it carries the password.
+    const webhook = async () => JSON.parse(secrets.open(String((await t.knex('notifications').where({ event: 'order.delivered', subject_id: orderId, channel: 'webhook', status: 'pending' }).first()).payload)));
+    expect((await webhook()).data.credentials).toMatchObject({ username: 'root', password: creds.password });
     await lifecycle.acknowledgeDelivery(orderId, actor);
     await expect(lifecycle.credentials(orderId)).rejects.toBeInstanceOf(NotAllowedError);
     const row = await t.knex('orders').where({ id: orderId }).first();
     expect(row.credentials_enc).toBeNull();
+    // Its retries still report the delivery, without the password the pipeline said it has.
+    const retried = await webhook();
+    expect(retried).toMatchObject({ event: 'order.delivered', data: { credentials: { username: 'root', acknowledged: true } } });
+    expect(JSON.stringify(retried)).not.toContain(String(creds.password));
   });
 
   it('suspends a server (powered off, power-on refused) and restores it', async () => {
