@@ -183,14 +183,23 @@ export function createBootService(opts: BootServiceOptions): BootService {
   let events: DbBootEventSink | null = null;
   let started = false;
 
-  async function stop(): Promise<void> {
-    if (!started) return;
+  let stopping: Promise<void> = Promise.resolve();
+  /**
+   * Stops everything and flushes the boot events not yet written. A second caller (the abort
+   * signal stops the services, then the role stops them again before its database closes) waits
+   * for the same stop: returning at once let the database close under the event writer's flush.
+   */
+  function stop(): Promise<void> {
+    if (!started) return stopping;
     started = false;
-    const results = await Promise.allSettled([state.dhcp?.stop(), state.tftp?.stop(), state.http?.stop()]);
-    await lookup?.stop();
-    await events?.close();
-    for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'boot: a service failed to stop cleanly');
-    log.info('boot services stopped');
+    stopping = (async () => {
+      const results = await Promise.allSettled([state.dhcp?.stop(), state.tftp?.stop(), state.http?.stop()]);
+      await lookup?.stop();
+      await events?.close();
+      for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'boot: a service failed to stop cleanly');
+      log.info('boot services stopped');
+    })();
+    return stopping;
   }
 
   async function start(signal?: AbortSignal): Promise<void> {

@@ -4,6 +4,7 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InputError } from '../errors.js';
 import { parseDatabaseUrl } from '../db/connect.js';
+import { parseBootConfig } from '../boot/service.js';
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_HEALTH_CONCURRENCY,
@@ -129,6 +130,9 @@ export function loadConfig(options: LoadConfigOptions = {}): AnvilConfig {
     fileMetrics || metricsListen
       ? { listen: metricsListen, ...(fileMetrics?.token ? { token: fileMetrics.token } : {}) }
       : undefined;
+
+  // The boot section's shape belongs to the boot module; a bad key still stops here, with its line.
+  if (file && file.values.boot !== undefined) checkBootSection(file.values.boot, file.where);
 
   return {
     database: { url: dbUrl || `sqlite:${target.location}`, target },
@@ -275,4 +279,15 @@ function checkSecretKey(value: string, label: string): void {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) throw new ConfigError(`${label}: not base64 (generate one with: openssl rand -base64 32)`);
   const n = Buffer.from(trimmed, 'base64').length;
   if (n !== 32) throw new ConfigError(`${label}: must decode to 32 bytes, got ${n} (generate one with: openssl rand -base64 32)`);
+}
+
+function checkBootSection(raw: unknown, where: (path: (string | number)[]) => string): void {
+  try {
+    parseBootConfig(raw);
+  } catch (err) {
+    const first = err instanceof InputError && Array.isArray(err.details) ? err.details[0] : undefined;
+    if (!first?.field) throw err;
+    const path = first.field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    throw new ConfigError(`${where(path)}: ${first.message}`);
+  }
 }

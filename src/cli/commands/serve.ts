@@ -180,14 +180,16 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   });
   const ctx = await openCliContext(config, { io: env.io });
   const log = ctx.logger;
+  let services: RoleService[];
   try {
     await checkSecretKey(ctx);
+    log.info({ roles: config.roles, site: config.site, database: config.database.target.dialect }, 'starting');
+    services = roleServices(ctx, config.roles, log);
   } catch (err) {
+    // The open database pool would keep the process alive after the error was printed.
     await ctx.close();
     throw err;
   }
-  log.info({ roles: config.roles, site: config.site, database: config.database.target.dialect }, 'starting');
-  const services = roleServices(ctx, config.roles, log);
 
   const stop = stopSignal(env.io, (sig) => log.info({ signal: sig }, 'shutting down'));
   try {

@@ -72,4 +72,22 @@ describe.each(testDatabases())('boot role on loopback on %s', (dialect) => {
     const events = (await t.knex('machine_events').where({ machine_id: 'm1' }).orderBy('id').pluck('event')) as string[];
     expect(events).toEqual(['tftp_served', 'script_served', 'config_fetched']);
   });
+
+  it('stopped by its signal and then by its role, has written every boot event when the second stop returns', async () => {
+    // What serve does: the abort stops the services, the role's finally stops them again, and then
+    // the database closes. The second stop must wait for the first one's event flush.
+    const served = async () => Number((await t.knex('machine_events').where({ machine_id: 'm1', event: 'script_served' }).count({ n: '*' }).first())!.n);
+    const before = await served();
+    const second = createBootService({
+      config: { dataDir: dir, boot: { interface: 'lo', subnets: [{ site: 'LO', network: '127.0.0.0/8' }], http: { port: 0 } } },
+      knex: t.knex,
+      logger: pino({ level: 'silent' }),
+    });
+    const abort = new AbortController();
+    await second.start(abort.signal);
+    for (let i = 0; i < 3; i++) expect((await fetch(`${second.baseUrl}/boot/ipxe?mac=52:54:00:10:00:01`)).status).toBe(200);
+    abort.abort();
+    await second.stop();
+    expect(await served()).toBe(before + 3);
+  });
 });

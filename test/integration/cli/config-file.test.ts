@@ -13,6 +13,17 @@ describe('anvil.example.yaml', () => {
     expect(c.database.target).toEqual({ dialect: 'sqlite', location: './data/anvil.sqlite' });
   });
 
+  it('has a boot example that is valid once uncommented, and a bad boot key stops loading with its line', () => {
+    const text = readFileSync(join(packageRoot, 'anvil.example.yaml'), 'utf8');
+    const block = /^# boot:\n(?:#  .*\n)+/m.exec(text)![0].replace(/^# ?/gm, '');
+    const c = loadConfig({ env: {}, flags: { config: 'a.yaml' }, readFile: () => block });
+    expect(c.boot).toMatchObject({ interface: 'eth1' });
+    const typo = block.replace('mode: authoritative', 'mode: authoritive');
+    expect(() => loadConfig({ env: {}, flags: { config: 'a.yaml' }, readFile: () => typo })).toThrow(/^a\.yaml:5: boot\.dhcp\.mode: /);
+    const unknown = block.replace('tftp: { port: 69 }', 'tftp: { port: 69, interfaces: [eth1] }');
+    expect(() => loadConfig({ env: {}, flags: { config: 'a.yaml' }, readFile: () => unknown })).toThrow('a.yaml:6: boot.tftp.interfaces: unknown key');
+  });
+
   it('documents every top-level setting the loader accepts', () => {
     const text = readFileSync(join(packageRoot, 'anvil.example.yaml'), 'utf8');
     for (const key of Object.keys(FileConfigSchema.shape)) {
