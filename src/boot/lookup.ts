@@ -88,6 +88,8 @@ export interface DbBootLookupOptions {
   /** Reload regardless of the marker this often (default 60 000 ms): the marker misses an update
    *  whose `updated_at` is older than the newest row, as written by a process with a slow clock. */
   fullReloadMs?: number;
+  /** Only this site's machines (`anvil serve --site`): a boot role answers for its own network's machines. */
+  site?: string | null;
   logger?: Logger;
 }
 
@@ -145,6 +147,9 @@ export function createDbBootLookup(knex: Knex, options: DbBootLookupOptions): Db
       .join('machines as m', 'm.id', 'n.machine_id')
       .join('sites as s', 's.id', 'm.site_id')
       .whereNotNull('n.ipv4_address')
+      .modify((q) => {
+        if (options.site) q.where('s.code', options.site);
+      })
       .select(cols)) as Array<Record<string, unknown>>;
     const out: Reservation[] = [];
     let skip = 0;

@@ -138,8 +138,8 @@ export function chainScript(baseUrl: string, mac: string | null): string {
 }
 
 export interface BootServiceOptions {
-  /** The whole config; only `boot` and `dataDir` are read. */
-  config: { boot?: Record<string, unknown> | undefined; dataDir?: string };
+  /** The whole config; only `boot`, `dataDir` and `site` (serve only this site's machines) are read. */
+  config: { boot?: Record<string, unknown> | undefined; dataDir?: string; site?: string | null };
   knex: Knex;
   logger: Logger;
   /** Replaces the database-backed inventory view (tests). */
@@ -222,7 +222,7 @@ export function createBootService(opts: BootServiceOptions): BootService {
       let view: BootLookup;
       if (opts.lookup) view = opts.lookup;
       else {
-        lookup = createDbBootLookup(opts.knex, { subnets, pollMs: config.lookup_poll_ms, logger: log });
+        lookup = createDbBootLookup(opts.knex, { subnets, pollMs: config.lookup_poll_ms, site: opts.config.site ?? null, logger: log });
         await lookup.start();
         view = lookup;
       }

@@ -39,6 +39,18 @@ describe.each(testDatabases())('boot lookup and boot writers on %s', (dialect) =
     expect(lookup.byMac('52:54:00:ff:ff:ff')).toBeNull();
   });
 
+  it('serves only its own site\'s machines when the boot role is restricted to a site (anvil serve --site)', async () => {
+    const own = createDbBootLookup(t.knex, { subnets, site: 'MA-NOU1' });
+    await own.start();
+    await own.stop();
+    expect(own.size).toBe(2);
+    const other = createDbBootLookup(t.knex, { subnets, site: 'CA-MTL1' });
+    await other.start();
+    await other.stop();
+    expect(other.size).toBe(0);
+    expect(other.byMac('52:54:00:aa:00:01')).toBeNull();
+  });
+
   it('stop resolves only after a refresh in progress has finished (so the caller may close the database)', async () => {
     const lookup = createDbBootLookup(t.knex, { subnets });
     await lookup.start();
