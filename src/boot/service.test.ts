@@ -1,7 +1,11 @@
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { InputError } from '../errors.js';
-import { chainScript, createBootService, interfaceAddress, parseBootConfig } from './service.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { bootFileFinder, chainScript, createBootService, interfaceAddress, parseBootConfig, warnUnservedBootFiles } from './service.js';
 
 const minimal = { interface: 'eth1', subnets: [{ site: 'MA-NOU1', network: '10.20.0.0/24' }] };
 
@@ -45,6 +49,12 @@ describe('boot configuration', () => {
     expect(fields).toEqual(['boot.dhcp.mode', 'boot.extra', 'boot.interface', 'boot.os_images.1.name', 'boot.subnets.0.network']);
   });
 
+  it('refuses subnets that overlap, naming the later one', () => {
+    const subnets = [{ site: 'MA-NOU1', network: '10.20.0.0/24' }, { site: 'MA-NOU1', network: '10.30.0.0/24' }, { site: 'MA-NOU2', network: '10.20.0.0/16' }];
+    expect(() => parseBootConfig({ ...minimal, subnets })).toThrow('invalid boot configuration: boot.subnets.2.network: overlaps subnets.0 (10.20.0.0/24)');
+    expect(parseBootConfig({ ...minimal, subnets: subnets.slice(0, 2) })!.subnets).toHaveLength(2);
+  });
+
   it('finds the address of the named interface only', () => {
     const ifaces = {
       eth0: [{ address: '192.0.2.5', netmask: '255.255.255.0', family: 'IPv4', mac: '00:00:00:00:00:01', internal: false, cidr: '192.0.2.5/24' }],
@@ -65,5 +75,44 @@ describe('TFTP chain script', () => {
       '#!ipxe\n# Anvil: continue over HTTP\n:retry\nchain --autofree http://10.20.0.2:8080/boot/ipxe?mac=52:54:00:00:00:01 || goto failed\nexit\n:failed\necho Anvil: could not fetch the boot script, retrying in 5 s\nsleep 5\ngoto retry\n',
     );
     expect(chainScript('http://10.20.0.2:8080', null)).toContain('/boot/ipxe?mac=${netX/mac} || goto failed');
+  });
+});
+
+describe('boot files DHCP offers', () => {
+  const files = { bios: 'undionly.kpxe', uefiX64: 'ipxe.efi', uefiArm64: 'snp.efi' };
+  const warnings = () => {
+    const seen: { obj: Record<string, unknown>; msg: string }[] = [];
+    const log = { warn: (obj: Record<string, unknown>, msg: string) => seen.push({ obj, msg }) } as unknown as Logger;
+    return { seen, log };
+  };
+
+  it('are found in the TFTP root first, then among the iPXE binaries, never outside them', () => {
+    const root = mkdtempSync(join(tmpdir(), 'anvil-bootfiles-'));
+    try {
+      writeFileSync(join(root, 'snp.efi'), 'arm64');
+      const find = bootFileFinder(root, '/usr/lib/ipxe');
+      expect(find('snp.efi')).toBe(join(root, 'snp.efi'));
+      expect(find('undionly.kpxe')).toBe('/usr/lib/ipxe/undionly.kpxe');
+      expect(find('../secret')).toBeNull();
+      expect(bootFileFinder(null, null)('undionly.kpxe')).toBeNull();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('are warned about at start when nothing here serves them', () => {
+    const off = warnings();
+    warnUnservedBootFiles(off.log, files, { tftp: false, nextServer: null, find: () => '/x' });
+    expect(off.seen).toHaveLength(1);
+    expect(off.seen[0]!.msg).toMatch(/boot\.tftp is off here/);
+
+    const missing = warnings();
+    warnUnservedBootFiles(missing.log, files, { tftp: true, nextServer: null, find: (n) => (n === 'snp.efi' ? null : `/x/${n}`) });
+    expect(missing.seen).toEqual([{ obj: { missing: { uefiArm64: 'snp.efi' } }, msg: expect.stringMatching(/cannot network-boot/) }]);
+
+    const fine = warnings();
+    warnUnservedBootFiles(fine.log, files, { tftp: true, nextServer: null, find: (n) => `/x/${n}` });
+    warnUnservedBootFiles(fine.log, files, { tftp: false, nextServer: '10.20.0.9', find: () => null });
+    expect(fine.seen).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Knex } from 'knex';
@@ -6,14 +6,15 @@ import { z } from 'zod';
 import { InputError, type ErrorDetail } from '../errors.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_TOKEN_TTL_SECONDS, DeploymentService } from './deployments.js';
+import { inNetwork, parseCidr } from './dhcp/net.js';
 import { DhcpServer } from './dhcp/server.js';
 import { DbDhcpStore } from './dhcp/store.js';
-import type { DhcpConfig, DhcpSubnetConfig } from './dhcp/config.js';
+import { DEFAULT_BOOT_FILES, type DhcpBootFiles, type DhcpConfig, type DhcpSubnetConfig } from './dhcp/config.js';
 import type { BootHttpDeps } from './http/router.js';
 import { createBootHttpServer, type BootHttpServer } from './http/server.js';
 import { applyFilter, OsImageConfig, TemplateStore } from './http/templates.js';
 import { createDbBootLookup, DbBootEventSink, type BootActivityListener, type BootLookup, type DbBootLookup } from './lookup.js';
-import { TftpServer } from './tftp/index.js';
+import { DEBIAN_IPXE_DIR, discoverIpxeFiles, TftpServer } from './tftp/index.js';
 
 /**
  * The `boot` role: DHCP (optional), TFTP (optional) and HTTP boot for one site network segment.
@@ -23,6 +24,7 @@ import { TftpServer } from './tftp/index.js';
  */
 
 const ipv4 = z.ipv4();
+const networkAddress = (net: { cidr: string }): string => net.cidr.split('/')[0]!;
 const port = z.number().int().min(0).max(65535);
 
 const Subnet = z
@@ -44,7 +46,22 @@ export const BootConfig = z
     /** This host's IPv4 address on `interface`; defaults to the interface's first IPv4 address. */
     address: ipv4.optional(),
     /** Site networks served; reservations take their prefix, DNS and domain from these. */
-    subnets: z.array(Subnet).min(1),
+    subnets: z
+      .array(Subnet)
+      .min(1)
+      .superRefine((subnets, ctx) => {
+        // A NIC in two subnets would get its DNS, domain and lease from whichever is listed first.
+        let nets: ReturnType<typeof parseCidr>[];
+        try {
+          nets = subnets.map((s) => parseCidr(s.network));
+        } catch {
+          return; // a malformed network is reported on its own
+        }
+        nets.forEach((net, i) => {
+          const j = nets.findIndex((other, k) => k < i && (inNetwork(networkAddress(other), net) || inNetwork(networkAddress(net), other)));
+          if (j >= 0) ctx.addIssue({ code: 'custom', path: [i, 'network'], message: `overlaps subnets.${j} (${subnets[j]!.network})` });
+        });
+      }),
     http: z
       .object({
         port: port.default(8080),
@@ -231,9 +248,14 @@ export function createBootService(opts: BootServiceOptions): BootService {
       const templates = new TemplateStore();
       templates.preload(images.values());
 
+      const tftpRoot = config.tftp ? resolve(config.tftp.root_dir ?? join(opts.config.dataDir ?? './data', 'tftp')) : null;
+      const bootFiles: DhcpBootFiles = { ...DEFAULT_BOOT_FILES, ...dhcpBootFiles(config.dhcp?.boot_files) };
+      const findBootFile = bootFileFinder(tftpRoot, config.tftp?.ipxe_dir === undefined ? DEBIAN_IPXE_DIR : config.tftp.ipxe_dir);
+      const httpBootFiles = new Set([bootFiles.uefiX64, bootFiles.uefiArm64]);
       const httpDeps: BootHttpDeps = {
         deployments, lookup: view, events: sink, templates, images, baseUrl: config.http.base_url ?? '', logger: log,
         knex: opts.knex, discovery: config.discovery, tokenTtlSeconds: config.http.token_ttl_seconds,
+        bootFile: (name) => (httpBootFiles.has(name) ? findBootFile(name) : null),
         ...(opts.onActivity ? { onActivity: opts.onActivity } : {}),
       };
       state.http = createBootHttpServer({ host: address, port: config.http.port }, httpDeps);
@@ -245,7 +267,7 @@ export function createBootService(opts: BootServiceOptions): BootService {
 
       if (config.tftp) {
         const t = config.tftp;
-        const rootDir = resolve(t.root_dir ?? join(opts.config.dataDir ?? './data', 'tftp'));
+        const rootDir = tftpRoot!;
         mkdirSync(rootDir, { recursive: true });
         const tftp = new TftpServer({
           config: {
@@ -287,15 +309,14 @@ export function createBootService(opts: BootServiceOptions): BootService {
           },
           ...(d.server_id ? { serverId: d.server_id } : {}),
           ...(d.next_server ? { nextServer: d.next_server } : {}),
-          ...(d.boot_files
-            ? { bootFiles: { ...(d.boot_files.bios ? { bios: d.boot_files.bios } : {}), ...(d.boot_files.uefi_x64 ? { uefiX64: d.boot_files.uefi_x64 } : {}), ...(d.boot_files.uefi_arm64 ? { uefiArm64: d.boot_files.uefi_arm64 } : {}) } }
-            : {}),
+          bootFiles,
           httpBaseUrl: baseUrl,
           discovery: config.discovery,
           subnets,
         };
         state.dhcp = new DhcpServer(dhcpConfig, { lookup: view, events: sink, store: new DbDhcpStore(opts.knex, { logger: log }), logger: log });
         await state.dhcp.start();
+        warnUnservedBootFiles(log, bootFiles, { tftp: config.tftp !== undefined, nextServer: d.next_server ?? null, find: findBootFile });
       }
       signal?.addEventListener('abort', () => void stop(), { once: true });
       log.info(
@@ -327,4 +348,34 @@ export function createBootService(opts: BootServiceOptions): BootService {
     start,
     stop,
   };
+}
+
+function dhcpBootFiles(f: { bios?: string | undefined; uefi_x64?: string | undefined; uefi_arm64?: string | undefined } | undefined): Partial<DhcpBootFiles> {
+  return { ...(f?.bios ? { bios: f.bios } : {}), ...(f?.uefi_x64 ? { uefiX64: f.uefi_x64 } : {}), ...(f?.uefi_arm64 ? { uefiArm64: f.uefi_arm64 } : {}) };
+}
+
+/** Where a boot file is found, as TFTP serves it: the TFTP root first, then the iPXE binaries. */
+export function bootFileFinder(rootDir: string | null, ipxeDir: string | null): (name: string) => string | null {
+  const ipxe = discoverIpxeFiles(ipxeDir);
+  return (name) => {
+    const inRoot = rootDir && !name.split('/').includes('..') ? join(rootDir, name) : null;
+    if (inRoot && existsSync(inRoot)) return inRoot;
+    return ipxe.get(name) ?? null;
+  };
+}
+
+/**
+ * DHCP names a boot file for each firmware whether or not anything serves it; a machine sent to a
+ * file nobody has just fails to boot, with nothing in Anvil's log. Said once, at start.
+ */
+export function warnUnservedBootFiles(log: Logger, files: DhcpBootFiles, at: { tftp: boolean; nextServer: string | null; find: (name: string) => string | null }): void {
+  if (at.nextServer) return; // another server's TFTP: not ours to check
+  if (!at.tftp) {
+    log.warn({ boot_files: files }, 'boot: DHCP sends PXE firmware to this host for its boot files, but boot.tftp is off here: enable boot.tftp, or set boot.dhcp.next_server to the TFTP server that has them');
+    return;
+  }
+  const missing = Object.entries(files).filter(([, name]) => at.find(name) === null);
+  if (missing.length > 0) {
+    log.warn({ missing: Object.fromEntries(missing) }, 'boot: boot files DHCP offers are in neither the TFTP root nor the iPXE directory: those machines cannot network-boot until they are there');
+  }
 }

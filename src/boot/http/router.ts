@@ -35,6 +35,11 @@ export interface BootHttpDeps {
   tokenTtlSeconds?: number;
   /** Told about each accepted installer callback once it is committed. */
   onActivity?: BootActivityListener;
+  /**
+   * The file UEFI HTTP boot fetches from `/ipxe/<name>` (DHCP offers it to HTTPClient firmware):
+   * only the configured UEFI boot files resolve, to a path; anything else is null (404).
+   */
+  bootFile?: (name: string) => string | null;
 }
 
 /** Counters exposed for metrics and tests. */
@@ -187,6 +192,15 @@ export function createBootRouter(deps: BootHttpDeps): { router: Router; stats: B
         return;
       }
     }
+  });
+
+  router.get('/ipxe/:file', (req, res, next) => {
+    const name = String(req.params.file);
+    const path = deps.bootFile?.(name) ?? null;
+    if (!path) throw new NotFoundError(`no boot file "${name.slice(0, 64)}" here`);
+    res.sendFile(path, { headers: { 'content-type': 'application/efi' } }, (err) => {
+      if (err && !res.headersSent) next(err);
+    });
   });
 
   router.get('/boot/config/:token/:file', async (req, res) => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -57,6 +57,17 @@ describe.each(testDatabases())('boot role on loopback on %s', (dialect) => {
   it('TFTP serves boot.ipxe chaining to the HTTP script for the client\'s MAC', async () => {
     const { stdout } = await run('curl', ['-sS', '--max-time', '10', `tftp://127.0.0.1:${service.tftp!.address().port}/boot.ipxe`]);
     expect(stdout).toContain(`chain --autofree ${service.baseUrl}/boot/ipxe?mac=52:54:00:10:00:01 || goto failed`);
+  });
+
+  it('serves the UEFI boot files DHCP offers to HTTP-boot firmware, and nothing else', async () => {
+    const efi = await fetch(`${service.baseUrl}/ipxe/ipxe.efi`);
+    expect(efi.status).toBe(200);
+    expect(efi.headers.get('content-type')).toBe('application/efi');
+    expect(Buffer.from(await efi.arrayBuffer()).equals(readFileSync('/usr/lib/ipxe/ipxe.efi'))).toBe(true);
+    // The BIOS file is TFTP's business; other names, and paths out of the directory, are not served.
+    for (const path of ['/ipxe/undionly.kpxe', '/ipxe/secret.key', '/ipxe/..%2F..%2Fetc%2Fpasswd']) {
+      expect({ path, status: (await fetch(`${service.baseUrl}${path}`)).status }).toEqual({ path, status: 404 });
+    }
   });
 
   it('serves the install script for a deployment created through the service, and records the TFTP and HTTP events', async () => {
