@@ -66,12 +66,19 @@ describe('loadConfig', () => {
       'metrics:',
       '  listen: 127.0.0.1:9100',
       'boot:',
-      '  dhcp: { interfaces: [eth1] }',
+      '  interface: eth1',
+      '  subnets: [{ site: MA-NOU1, network: 10.20.0.0/24 }]',
     ].join('\n');
     const c = loadConfig({ env: {}, flags: { config: 'a.yaml' }, readFile: files({ 'a.yaml': yaml }) });
     expect(c.notifications?.webhook?.url).toBe('https://hooks.example.net/anvil');
     expect(c.metrics?.listen).toEqual({ host: '127.0.0.1', port: 9100 });
-    expect(c.boot).toEqual({ dhcp: { interfaces: ['eth1'] } });
+    expect(c.boot).toEqual({ interface: 'eth1', subnets: [{ site: 'MA-NOU1', network: '10.20.0.0/24' }] });
+  });
+
+  it('stops on a bad boot: section with the file line of the key (the boot module checks its shape)', () => {
+    const load = (yaml: string) => configError(() => loadConfig({ env: {}, flags: { config: 'b.yaml' }, readFile: files({ 'b.yaml': yaml }) })).message;
+    expect(load('boot:\n  dhcp: { mode: authoritative }\n')).toBe('b.yaml:1: boot.interface: is required');
+    expect(load('boot:\n  interface: eth1\n  subnets: [{ site: A, network: 10.0.0.0/8 }]\n  dhcp: { mode: proxy, interfaces: [eth1] }\n')).toBe('b.yaml:4: boot.dhcp.interfaces: unknown key');
   });
 
   it('reads the worker section (workflows driven at once), 32 when absent; refuses 0', () => {
