@@ -49,10 +49,11 @@ describe('boot configuration', () => {
     expect(fields).toEqual(['boot.dhcp.mode', 'boot.extra', 'boot.interface', 'boot.os_images.1.name', 'boot.subnets.0.network']);
   });
 
-  it('refuses subnets that overlap, naming the later one', () => {
-    const subnets = [{ site: 'MA-NOU1', network: '10.20.0.0/24' }, { site: 'MA-NOU1', network: '10.30.0.0/24' }, { site: 'MA-NOU2', network: '10.20.0.0/16' }];
+  it('refuses subnets of one site that overlap, naming the later one; sites may share a network', () => {
+    const subnets = [{ site: 'MA-NOU1', network: '10.20.0.0/24' }, { site: 'MA-NOU1', network: '10.30.0.0/24' }, { site: 'MA-NOU1', network: '10.20.0.0/16' }];
     expect(() => parseBootConfig({ ...minimal, subnets })).toThrow('invalid boot configuration: boot.subnets.2.network: overlaps subnets.0 (10.20.0.0/24)');
     expect(parseBootConfig({ ...minimal, subnets: subnets.slice(0, 2) })!.subnets).toHaveLength(2);
+    expect(parseBootConfig({ ...minimal, subnets: [subnets[0], { site: 'CA-MTL1', network: '10.20.0.0/16' }] })!.subnets).toHaveLength(2);
   });
 
   it('finds the address of the named interface only', () => {

@@ -50,7 +50,9 @@ export const BootConfig = z
       .array(Subnet)
       .min(1)
       .superRefine((subnets, ctx) => {
-        // A NIC in two subnets would get its DNS, domain and lease from whichever is listed first.
+        // A NIC in two subnets of its site would get its DNS, domain and lease from whichever is
+        // listed first. Sites may share a network (the lab's sites all live on loopback): a NIC's
+        // own site's subnet is the one it gets.
         let nets: ReturnType<typeof parseCidr>[];
         try {
           nets = subnets.map((s) => parseCidr(s.network));
@@ -58,7 +60,7 @@ export const BootConfig = z
           return; // a malformed network is reported on its own
         }
         nets.forEach((net, i) => {
-          const j = nets.findIndex((other, k) => k < i && (inNetwork(networkAddress(other), net) || inNetwork(networkAddress(net), other)));
+          const j = nets.findIndex((other, k) => k < i && subnets[k]!.site === subnets[i]!.site && (inNetwork(networkAddress(other), net) || inNetwork(networkAddress(net), other)));
           if (j >= 0) ctx.addIssue({ code: 'custom', path: [i, 'network'], message: `overlaps subnets.${j} (${subnets[j]!.network})` });
         });
       }),
