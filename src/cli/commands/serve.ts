@@ -2,9 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from '../../api/app.js';
-import type { ServiceRole } from '../../config/schema.js';
+import type { AnvilConfig, ServiceRole } from '../../config/schema.js';
 import { closeAll as closeAllBmcs } from '../../bmc/registry.js';
-import { UnavailableError } from '../../errors.js';
+import { InputError, UnavailableError } from '../../errors.js';
 import { ConfigError } from '../../config/load.js';
 import { secretsStatus } from '../../secrets/rotation.js';
 import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
@@ -14,7 +14,7 @@ import { runServices, type RoleService } from '../services.js';
 import type { CommandRun } from './types.js';
 import { untilAborted } from '../../clock.js';
 import { buildRuntime, buildWorker, type Runtime } from '../runtime.js';
-import { createBootService } from '../../boot/service.js';
+import { createBootService, interfaceAddress, parseBootConfig } from '../../boot/service.js';
 import { metricsListenerService, sweeperRoleService } from '../../health/role.js';
 
 export const SERVE_USAGE = `Usage: anvil serve [--listen HOST:PORT] [--roles api,worker,boot,sweeper] [--site CODE] [options]
@@ -165,6 +165,21 @@ export async function checkSecretKey(ctx: Pick<CliContext, 'knex' | 'secrets' | 
   );
 }
 
+/**
+ * The boot interface and address are a setting of this host: checked before any role starts, so a
+ * wrong one stops the process as a configuration error (exit 2) instead of after the API is up.
+ */
+function checkBootInterface(raw: AnvilConfig['boot']): void {
+  const boot = parseBootConfig(raw);
+  if (!boot) return;
+  try {
+    interfaceAddress(boot.interface, boot.address);
+  } catch (err) {
+    if (err instanceof InputError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 export const runServe: CommandRun = async (argv, flags, env) => {
   const { values, positionals } = parseCommandArgs(
     argv,
@@ -183,6 +198,7 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   let services: RoleService[];
   try {
     await checkSecretKey(ctx);
+    if (config.roles.includes('boot')) checkBootInterface(config.boot);
     log.info({ roles: config.roles, site: config.site, database: config.database.target.dialect }, 'starting');
     services = roleServices(ctx, config.roles, log);
   } catch (err) {

@@ -154,6 +154,15 @@ describe.each(testDatabases())('anvil CLI on %s', (dialect) => {
     expect(await serving).toBe(0);
   });
 
+  it('stops before any role starts, with exit 2, when the boot interface is not on this host', async () => {
+    const config = join(cli.dir, 'boot-nosuch.yaml');
+    writeFileSync(config, 'boot:\n  interface: nosuch0\n  subnets: [{ site: MA-NOU1, network: 10.20.0.0/24 }]\n');
+    const r = await run(['serve', '--listen', '127.0.0.1:0', '--roles', 'api,boot', '--config', config]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.messages).toEqual(['anvil: boot.interface: no running interface named "nosuch0" on this host (missing, down, or without carrier)']);
+  });
+
   it('fails with one line and exit 1 when the listen address is taken', async () => {
     const { createServer } = await import('node:net');
     const blocker = createServer();
