@@ -32,18 +32,19 @@ export function issuesToDetails(issues: z.core.$ZodIssue[], where: Where): Error
 export function validate<S extends z.ZodType>(schema: S, value: unknown, where: Where): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const details = issuesToDetails(result.error.issues, where);
+  throw invalid(where, issuesToDetails(result.error.issues, where));
+}
+
+/** InputError whose message names the first problem and whose details list all of them. */
+function invalid(where: Where, details: ErrorDetail[]): InputError {
   const first = details[0]!;
   const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
-  throw new InputError(`invalid ${where}: ${first.field}: ${first.message}${more}`, { details });
+  return new InputError(`invalid ${where}: ${first.field}: ${first.message}${more}`, { details });
 }
 
 /** Refuses text holding a NUL character anywhere in `value` (see nulPaths) with a 400 naming each field. */
 export function rejectNul(value: unknown, where: Where): void {
   const found = nulPaths(value);
   if (found.length === 0) return;
-  const details: ErrorDetail[] = found.map((path) => ({ field: fieldName(path) || where, message: 'must not contain a NUL character (\\u0000)', in: where }));
-  const first = details[0]!;
-  const more = details.length > 1 ? ` (and ${details.length - 1} more)` : '';
-  throw new InputError(`invalid ${where}: ${first.field}: ${first.message}${more}`, { details });
+  throw invalid(where, found.map((path) => ({ field: fieldName(path) || where, message: 'must not contain a NUL character (\\u0000)', in: where })));
 }

@@ -1,10 +1,11 @@
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { InputError } from '../errors.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { RootDirectory } from './tftp/index.js';
 import { bootFileFinder, chainScript, createBootService, interfaceAddress, parseBootConfig, warnUnservedBootFiles } from './service.js';
 
 const minimal = { interface: 'eth1', subnets: [{ site: 'MA-NOU1', network: '10.20.0.0/24' }] };
@@ -87,11 +88,14 @@ describe('boot files DHCP offers', () => {
     return { seen, log };
   };
 
-  it('are found in the TFTP root first, then among the iPXE binaries, never outside them', () => {
+  it('are found in the TFTP root first, then among the iPXE binaries, never outside them', async () => {
     const root = mkdtempSync(join(tmpdir(), 'anvil-bootfiles-'));
     try {
       writeFileSync(join(root, 'snp.efi'), 'arm64');
-      const find = bootFileFinder(root, '/usr/lib/ipxe');
+      // TFTP refuses a link out of its root; the same file is not served over HTTP either.
+      symlinkSync('/etc/hostname', join(root, 'out.efi'));
+      const find = bootFileFinder(await RootDirectory.open(root), '/usr/lib/ipxe');
+      expect(find('out.efi')).toBeNull();
       expect(find('snp.efi')).toBe(join(root, 'snp.efi'));
       expect(find('undionly.kpxe')).toBe('/usr/lib/ipxe/undionly.kpxe');
       expect(find('../secret')).toBeNull();

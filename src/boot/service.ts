@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Knex } from 'knex';
@@ -14,7 +14,7 @@ import type { BootHttpDeps } from './http/router.js';
 import { createBootHttpServer, type BootHttpServer } from './http/server.js';
 import { applyFilter, OsImageConfig, TemplateStore } from './http/templates.js';
 import { createDbBootLookup, DbBootEventSink, type BootActivityListener, type BootLookup, type DbBootLookup } from './lookup.js';
-import { DEBIAN_IPXE_DIR, discoverIpxeFiles, TftpServer } from './tftp/index.js';
+import { DEBIAN_IPXE_DIR, discoverIpxeFiles, RootDirectory, TftpServer } from './tftp/index.js';
 
 /**
  * The `boot` role: DHCP (optional), TFTP (optional) and HTTP boot for one site network segment.
@@ -128,6 +128,7 @@ export function parseBootConfig(raw: unknown): BootConfig | null {
     const at = ['boot', ...i.path.map(String)];
     // An unknown key is reported on its parent; name the key itself, as a typo usually is one.
     if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: [...at, k].join('.'), message: 'unknown key' }));
+    if (i.code === 'invalid_type' && /received undefined/.test(i.message)) return [{ field: at.join('.'), message: 'is required' }];
     return [{ field: at.join('.'), message: i.message }];
   });
   throw new InputError(`invalid boot configuration: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, { details });
@@ -251,8 +252,9 @@ export function createBootService(opts: BootServiceOptions): BootService {
       templates.preload(images.values());
 
       const tftpRoot = config.tftp ? resolve(config.tftp.root_dir ?? join(opts.config.dataDir ?? './data', 'tftp')) : null;
+      if (tftpRoot) mkdirSync(tftpRoot, { recursive: true });
       const bootFiles: DhcpBootFiles = { ...DEFAULT_BOOT_FILES, ...dhcpBootFiles(config.dhcp?.boot_files) };
-      const findBootFile = bootFileFinder(tftpRoot, config.tftp?.ipxe_dir === undefined ? DEBIAN_IPXE_DIR : config.tftp.ipxe_dir);
+      const findBootFile = bootFileFinder(tftpRoot ? await RootDirectory.open(tftpRoot) : null, config.tftp?.ipxe_dir === undefined ? DEBIAN_IPXE_DIR : config.tftp.ipxe_dir);
       const httpBootFiles = new Set([bootFiles.uefiX64, bootFiles.uefiArm64]);
       const httpDeps: BootHttpDeps = {
         deployments, lookup: view, events: sink, templates, images, baseUrl: config.http.base_url ?? '', logger: log,
@@ -270,7 +272,6 @@ export function createBootService(opts: BootServiceOptions): BootService {
       if (config.tftp) {
         const t = config.tftp;
         const rootDir = tftpRoot!;
-        mkdirSync(rootDir, { recursive: true });
         const tftp = new TftpServer({
           config: {
             listenAddress: address,
@@ -356,12 +357,12 @@ function dhcpBootFiles(f: { bios?: string | undefined; uefi_x64?: string | undef
   return { ...(f?.bios ? { bios: f.bios } : {}), ...(f?.uefi_x64 ? { uefiX64: f.uefi_x64 } : {}), ...(f?.uefi_arm64 ? { uefiArm64: f.uefi_arm64 } : {}) };
 }
 
-/** Where a boot file is found, as TFTP serves it: the TFTP root first, then the iPXE binaries. */
-export function bootFileFinder(rootDir: string | null, ipxeDir: string | null): (name: string) => string | null {
+/** Where a boot file is found, as TFTP serves it: a regular file in the TFTP root first (confined to it), then the iPXE binaries. */
+export function bootFileFinder(root: RootDirectory | null, ipxeDir: string | null): (name: string) => string | null {
   const ipxe = discoverIpxeFiles(ipxeDir);
   return (name) => {
-    const inRoot = rootDir && !name.split('/').includes('..') ? join(rootDir, name) : null;
-    if (inRoot && existsSync(inRoot)) return inRoot;
+    const inRoot = root?.locate(name) ?? null;
+    if (inRoot !== null && statSync(inRoot).isFile()) return inRoot;
     return ipxe.get(name) ?? null;
   };
 }

@@ -288,6 +288,6 @@ function checkBootSection(raw: unknown, where: (path: (string | number)[]) => st
     const first = err instanceof InputError && Array.isArray(err.details) ? err.details[0] : undefined;
     if (!first?.field) throw err;
     const path = first.field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-    throw new ConfigError(`${where(path)}: ${/received undefined/.test(first.message) ? 'is required' : first.message}`);
+    throw new ConfigError(`${where(path)}: ${first.message}`);
   }
 }

@@ -38,6 +38,7 @@ import {
 } from './schemas.js';
 import { machineSpecFromInput, nicSpecFromInput, specFromMachine } from './spec.js';
 import { validateInput } from './validate.js';
+import { LIVE_ORDER_STATUSES } from '../orders/schemas.js';
 
 export type { Page } from './cursor.js';
 export type { ImportReport, ImportOptions } from './import.js';
@@ -461,7 +462,7 @@ export class InventoryService {
    */
   private async refuseResidencyChange(db: Db, site: SiteOutput): Promise<void> {
     const servers = toCount((await db('machines').where({ site_id: site.id }).whereNotNull('order_id').count({ n: '*' }))[0]?.n);
-    const orders = toCount((await db('orders').where({ site_code: site.code }).whereIn('status', ['received', 'allocated', 'provisioning', 'delivered']).count({ n: '*' }))[0]?.n);
+    const orders = toCount((await db('orders').where({ site_code: site.code }).whereIn('status', LIVE_ORDER_STATUSES).count({ n: '*' }))[0]?.n);
     if (servers > 0 || orders > 0) {
       throw new ConflictError(`site ${site.code} holds ${servers} customer server(s) and ${orders} order(s) that chose ${site.country}; its country cannot change while they are there`, {
         details: [{ field: 'country', message: `customers' data must stay in ${site.country}`, servers, orders }],

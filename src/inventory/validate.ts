@@ -46,15 +46,28 @@ export function validateInput<S extends z.ZodType>(schema: S, value: unknown, wh
  * in its place. PostgreSQL cannot store NUL in text (the statement fails outright) and SQLite would
  * store it silently; no Anvil field has a use for it, so callers refuse it on both databases alike.
  */
-export function nulPaths(value: unknown, path: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
+export function nulPaths(value: unknown): (string | number)[][] {
+  // Every request body and import goes through here; the paths are built only when one is there.
+  return holdsNul(value) ? collectNulPaths(value, [], []) : [];
+}
+
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(holdsNul);
+  for (const k in value) if (k.includes('\u0000') || holdsNul((value as Record<string, unknown>)[k])) return true;
+  return false;
+}
+
+function collectNulPaths(value: unknown, path: (string | number)[], out: (string | number)[][]): (string | number)[][] {
   if (typeof value === 'string') {
     if (value.includes('\u0000')) out.push(path);
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => nulPaths(v, [...path, i], out));
+    value.forEach((v, i) => collectNulPaths(v, [...path, i], out));
   } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
       if (k.includes('\u0000')) out.push([...path, k.replace(/\u0000/g, '\\0')]);
-      else nulPaths(v, [...path, k], out);
+      else collectNulPaths(v, [...path, k], out);
     }
   }
   return out;

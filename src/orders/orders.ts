@@ -10,7 +10,7 @@ import { validateInput } from '../inventory/validate.js';
 import { allocate, allocateMachine, freeCapacity } from '../provisioning/allocation.js';
 import type { Notifier } from '../notifications/outbox.js';
 import { deadlineFor, deliveryStatus, remainingMs, DEFAULT_DELIVERY_WINDOW_HOURS, type DeliveryClockStatus } from './delivery-clock.js';
-import { OrderCreate, OrderListQuery, type OrderListQueryInput, type OrderOutput } from './schemas.js';
+import { LIVE_ORDER_STATUSES, OrderCreate, OrderListQuery, type OrderListQueryInput, type OrderOutput } from './schemas.js';
 
 export interface OrderServiceDeps {
   knex: Knex;
@@ -29,9 +29,6 @@ export interface OrderServiceDeps {
 
 /** How far ahead of this clock a payment time may be (the pipeline's clock may run ahead). */
 const PAID_AT_SKEW_MS = 5 * 60_000;
-
-/** Order statuses that still hold, or will hold, a machine for their external id. */
-const LIVE_STATUSES = ['received', 'allocated', 'provisioning', 'delivered'];
 
 /** UnprocessableError naming `os_image` when the catalog is known and lacks it. */
 export function checkOsImage(image: string, known: readonly string[] | null | undefined): void {
@@ -73,7 +70,7 @@ export class OrderService {
     }
     // A second live order for one external id is a pipeline that lost its Idempotency-Key: two
     // machines for one payment. Checked, not constrained: an order cancelled or failed may be placed again.
-    const twin = await this.knex('orders').where({ external_id: input.external_id }).whereIn('status', LIVE_STATUSES).first('id', 'status');
+    const twin = await this.knex('orders').where({ external_id: input.external_id }).whereIn('status', LIVE_ORDER_STATUSES).first('id', 'status');
     if (twin) {
       throw new ConflictError(`order ${input.external_id} already exists as ${twin.id} (${twin.status}) under another Idempotency-Key`, {
         details: [{ field: 'external_id', message: `already used by order ${twin.id}`, order_id: twin.id }],

@@ -47,6 +47,8 @@ export const OrderCreate = z
   .openapi('OrderCreate');
 
 export const OrderStatus = z.enum(['received', 'allocated', 'provisioning', 'delivered', 'failed', 'cancelled', 'terminated']);
+/** Orders that hold, or will hold, a machine: a second one for the same external id, or a country change under them, is refused. */
+export const LIVE_ORDER_STATUSES: readonly z.infer<typeof OrderStatus>[] = ['received', 'allocated', 'provisioning', 'delivered'];
 export const ClockStatus = z.enum(['on_track', 'at_risk', 'breached', 'met', 'missed']);
 
 export const DeliveryClock = z

@@ -28,13 +28,19 @@ export interface SecretsStatus {
   /** Keys this process can open values with (current first). */
   configuredKeyIds: string[];
   columns: SealedColumnStatus[];
+  /** Sealed values in every column. */
+  stored: number;
   /** Values sealed by a key this process does not have: they cannot be opened until it is configured. */
   unopenable: number;
+  /** The keys those were sealed with. */
+  missingKeyIds: string[];
 }
 
 export async function secretsStatus(knex: Knex, box: SecretBox): Promise<SecretsStatus> {
   const columns: SealedColumnStatus[] = [];
+  let stored = 0;
   let unopenable = 0;
+  const missing = new Set<string>();
   for (const { table, column } of SEALED_COLUMNS) {
     // The key id is the second field of the stored value; counting in SQL keeps this one query per column.
     const prefix = knex.raw(`substr(??, 1, 12)`, [column]);
@@ -44,10 +50,15 @@ export async function secretsStatus(knex: Knex, box: SecretBox): Promise<Secrets
       const id = sealedKeyId(String(r.head)) ?? '?';
       byKey[id] = (byKey[id] ?? 0) + Number(r.n);
     }
-    for (const [id, n] of Object.entries(byKey)) if (!box.keyIds.includes(id)) unopenable += n;
+    for (const [id, n] of Object.entries(byKey)) {
+      stored += n;
+      if (box.keyIds.includes(id)) continue;
+      unopenable += n;
+      missing.add(id);
+    }
     columns.push({ table, column, byKey });
   }
-  return { currentKeyId: box.keyId, configuredKeyIds: box.keyIds, columns, unopenable };
+  return { currentKeyId: box.keyId, configuredKeyIds: box.keyIds, columns, stored, unopenable, missingKeyIds: [...missing] };
 }
 
 export interface ResealResult {

@@ -91,6 +91,21 @@ export class RootDirectory {
 
   /** Opens `relative` (already sanitized); null when absent, TftpRefusal when it escapes or is unreadable. */
   async open(relative: string): Promise<BlockSource | null> {
+    const real = this.realPath(relative);
+    return real === null ? null : openRegularFile(real);
+  }
+
+  /** The real path of `relative` for other servers of the same files (HTTP boot); null when absent, outside the root or unreadable. */
+  locate(relative: string): string | null {
+    try {
+      return this.realPath(relative);
+    } catch (err) {
+      if (err instanceof TftpRefusal) return null;
+      throw err;
+    }
+  }
+
+  private realPath(relative: string): string | null {
     let real: string;
     try {
       // Synchronous like the opens in source.ts: no thread-pool hop per request (see FileSource).
@@ -104,7 +119,7 @@ export class RootDirectory {
     if (!real.startsWith(this.realRoot.endsWith(sep) ? this.realRoot : this.realRoot + sep)) {
       throw new TftpRefusal(TftpErrorCode.ACCESS_VIOLATION, 'access violation: outside the root or unreadable');
     }
-    return openRegularFile(real);
+    return real;
   }
 }
 

@@ -12,4 +12,4 @@ export type {
 } from './server.js';
 export { DEBIAN_IPXE_DIR, resolveTftpConfig, TFTP_DEFAULTS } from './config.js';
 export type { TftpConfig } from './config.js';
-export { discoverIpxeFiles, IPXE_FILE_CANDIDATES } from './files.js';
+export { discoverIpxeFiles, IPXE_FILE_CANDIDATES, RootDirectory } from './files.js';

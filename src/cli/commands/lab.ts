@@ -1,6 +1,6 @@
 import { startLab } from '../../lab/lab.js';
 import { LabView } from '../../lab/view.js';
-import { parseCommandArgs } from '../args.js';
+import { intOption, parseCommandArgs } from '../args.js';
 import { stopSignal, UsageError } from '../io.js';
 import type { CommandRun } from './types.js';
 import { untilAborted } from '../../clock.js';
@@ -25,8 +25,7 @@ export const runLab: CommandRun = async (argv, _flags, env) => {
     LAB_USAGE,
   );
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, LAB_USAGE);
-  const orders = values.orders === undefined ? 5 : Number(values.orders);
-  if (!Number.isInteger(orders) || orders < 1 || orders > 500) throw new UsageError(`--orders must be an integer in 1..500 (got ${String(values.orders)})`, LAB_USAGE);
+  const orders = intOption(values.orders, '--orders', { min: 1, max: 500 }, LAB_USAGE) ?? 5;
   const speed = values.speed === undefined ? 1 : Number(values.speed);
   if (!Number.isFinite(speed) || speed <= 0 || speed > 1000) throw new UsageError(`--speed must be a number in (0, 1000] (got ${String(values.speed)})`, LAB_USAGE);
   const io = env.io;

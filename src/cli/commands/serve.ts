@@ -148,19 +148,15 @@ export function roleServices(ctx: CliContext, roles: readonly ServiceRole[], log
  * a key that is gone while the rest open (a key lost after a rotation) only warn: those BMC
  * passwords can be imported again.
  */
-export async function checkSecretKey(ctx: Pick<CliContext, 'knex' | 'secrets' | 'logger'>): Promise<void> {
-  const status = await secretsStatus(ctx.knex, ctx.secrets);
-  if (status.unopenable === 0) return;
-  const byKey = new Map<string, number>();
-  for (const c of status.columns) for (const [id, n] of Object.entries(c.byKey)) byKey.set(id, (byKey.get(id) ?? 0) + n);
-  const stored = [...byKey.values()].reduce((a, b) => a + b, 0);
-  const missing = [...byKey.keys()].filter((id) => !status.configuredKeyIds.includes(id));
-  if (status.unopenable < stored) {
-    ctx.logger.error({ unopenable: status.unopenable, stored, missingKeys: missing }, 'some stored secrets were sealed with keys this process does not have; `anvil secrets status` lists them');
+export async function refuseForeignSecretKey(ctx: Pick<CliContext, 'knex' | 'secrets' | 'logger'>): Promise<void> {
+  const { unopenable, stored, missingKeyIds, currentKeyId } = await secretsStatus(ctx.knex, ctx.secrets);
+  if (unopenable === 0) return;
+  if (unopenable < stored) {
+    ctx.logger.error({ unopenable, stored, missingKeys: missingKeyIds }, 'some stored secrets were sealed with keys this process does not have; `anvil secrets status` lists them');
     return;
   }
   throw new ConfigError(
-    `the secret key (key ${status.currentKeyId}, from ANVIL_SECRET_KEY or the data directory's secret.key) opens none of the ${stored} secrets stored in the database, sealed with key ${missing.join(', ')}: ` +
+    `the secret key (key ${currentKeyId}, from ANVIL_SECRET_KEY or the data directory's secret.key) opens none of the ${stored} secrets stored in the database, sealed with key ${missingKeyIds.join(', ')}: ` +
       'start with the key they were sealed with (after a rotation, give the old one in ANVIL_SECRET_KEYS_PREVIOUS); `anvil secrets status` lists them',
   );
 }
@@ -197,7 +193,7 @@ export const runServe: CommandRun = async (argv, flags, env) => {
   const log = ctx.logger;
   let services: RoleService[];
   try {
-    await checkSecretKey(ctx);
+    await refuseForeignSecretKey(ctx);
     if (config.roles.includes('boot')) checkBootInterface(config.boot);
     log.info({ roles: config.roles, site: config.site, database: config.database.target.dialect }, 'starting');
     services = roleServices(ctx, config.roles, log);

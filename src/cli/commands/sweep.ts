@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { createHealthServices } from '../../health/services.js';
 import type { SweepProgress } from '../../health/sweeper.js';
-import { CONFIG_FLAGS_HELP, parseCommandArgs } from '../args.js';
+import { CONFIG_FLAGS_HELP, intOption, parseCommandArgs } from '../args.js';
 import { cliNotifications, openCliContext } from '../context.js';
 import { UsageError } from '../io.js';
 import { formatTable } from './token.js';
@@ -28,13 +28,6 @@ export function progressBar(p: Pick<SweepProgress, 'done' | 'total' | 'errors'>,
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(p.done).padStart(String(p.total).length)}/${p.total}${p.errors ? `  ${p.errors} unknown` : ''}`;
 }
 
-function positiveInt(value: string | boolean | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer (got "${String(value)}")`, SWEEP_USAGE);
-  return n;
-}
-
 export const runSweep: CommandRun = async (argv, flags, env) => {
   const { values, positionals } = parseCommandArgs(
     argv,
@@ -42,8 +35,8 @@ export const runSweep: CommandRun = async (argv, flags, env) => {
     SWEEP_USAGE,
   );
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, SWEEP_USAGE);
-  const concurrency = positiveInt(values.concurrency, '--concurrency');
-  const budget = positiveInt(values['budget-ms'], '--budget-ms');
+  const concurrency = intOption(values.concurrency, '--concurrency', { min: 1 }, SWEEP_USAGE);
+  const budget = intOption(values['budget-ms'], '--budget-ms', { min: 1 }, SWEEP_USAGE);
   const ctx = await openCliContext(env.loadConfig(flags), { io: env.io });
   try {
     const health = createHealthServices({

@@ -8,6 +8,7 @@ import type { CliContext } from '../../../src/cli/context.js';
 import type { AnvilConfig } from '../../../src/config/schema.js';
 import { silentLogger } from '../../../src/log.js';
 import type { Actor } from '../../../src/db/repositories/audit.js';
+import { UnprocessableError } from '../../../src/errors.js';
 import { SecretBox } from '../../../src/secrets/secret-box.js';
 import { InventoryService } from '../../../src/inventory/service.js';
 import type { MachineCreateInput } from '../../../src/inventory/schemas.js';
@@ -83,4 +84,22 @@ export function useInventoryCli(t: { knex: Knex }, prefix: string) {
       return { code, stdout: out.join(''), stderr: err.join('') };
     },
   };
+}
+
+/** The error a promise that must fail fails with (it fails the test when it resolves). */
+export async function failure(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => {
+      throw new Error('import was expected to fail');
+    },
+    (e: unknown) => e as Error,
+  );
+}
+
+/** The problems of a refused import, as `FILE:LINE field: message` strings. */
+export async function problemsOf(p: Promise<unknown>): Promise<string[]> {
+  const err = await failure(p);
+  expect(err).toBeInstanceOf(UnprocessableError);
+  const details = (err as UnprocessableError).details as { file: string; line?: number; field: string; message: string }[];
+  return details.map((d) => `${d.file}:${d.line} ${d.field}: ${d.message}`);
 }

@@ -6,20 +6,9 @@ import { UnprocessableError } from '../../../src/errors.js';
 import type { InventoryService } from '../../../src/inventory/service.js';
 import { packageRoot } from '../../../src/paths.js';
 import { createTestDatabase, testDatabases, useTestDatabase } from '../../support/databases.js';
-import { actor, newService, tableCounts } from './helpers.js';
+import { actor, newService, problemsOf, tableCounts } from './helpers.js';
 
 const example = readFileSync(join(packageRoot, 'inventory.example.yaml'), 'utf8');
-
-/** The problems of a refused import, as `line field: message` strings. */
-async function problemsOf(p: Promise<unknown>): Promise<string[]> {
-  const err = await p.then(
-    () => { throw new Error('import was expected to fail'); },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(UnprocessableError);
-  const details = (err as UnprocessableError).details as { file: string; line?: number; field: string; message: string }[];
-  return details.map((d) => `${d.file}:${d.line} ${d.field}: ${d.message}`);
-}
 
 const BROKEN = `sites:
   - code: MA-NOU1

@@ -1,24 +1,7 @@
 import { InputError, UnprocessableError } from '../../../src/errors.js';
 import type { InventoryService } from '../../../src/inventory/service.js';
 import { testDatabases, useTestDatabase } from '../../support/databases.js';
-import { actor, newService, tableCounts } from './helpers.js';
-
-async function failure(p: Promise<unknown>): Promise<Error> {
-  return p.then(
-    () => {
-      throw new Error('import was expected to fail');
-    },
-    (e: unknown) => e as Error,
-  );
-}
-
-/** The problems of a refused import, as `FILE:LINE field: message` strings. */
-async function problemsOf(p: Promise<unknown>): Promise<string[]> {
-  const err = await failure(p);
-  expect(err).toBeInstanceOf(UnprocessableError);
-  const details = (err as UnprocessableError).details as { file: string; line?: number; field: string; message: string }[];
-  return details.map((d) => `${d.file}:${d.line} ${d.field}: ${d.message}`);
-}
+import { actor, failure, newService, problemsOf, tableCounts } from './helpers.js';
 
 const SITE = `sites:
   - code: PT-TEST1
